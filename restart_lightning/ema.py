@@ -1,0 +1,52 @@
+"""EDM-style exponential moving average of a denoiser's weights, with a half-life in samples."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA(nn.Module):
+    """A frozen copy of ``model`` updated as ema <- beta ema + (1 - beta) model.
+
+    beta = 0.5 ** (batch / half_life), with EDM's ramp-up: while few samples have been seen
+    the half-life is min(half_life, rampup_ratio * samples_seen), so early weights are
+    forgotten quickly. ``num_updates`` (a buffer, saved in checkpoints) is 0 until the first
+    update; until then the EMA must not be used in place of the live model.
+    """
+
+    def __init__(self, model: nn.Module, half_life: float, rampup_ratio: float | None = 0.05) -> None:
+        super().__init__()
+        if half_life < 0:
+            raise ValueError(f"model.ema_half_life must be >= 0 (samples), got {half_life}")
+        self.half_life, self.rampup_ratio = float(half_life), rampup_ratio
+        self.module = copy.deepcopy(model).requires_grad_(False).eval()
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("samples_seen", torch.zeros((), dtype=torch.float64))
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.num_updates > 0)
+
+    def train(self, mode: bool = True):  # the copy never trains (dropout stays off)
+        super().train(mode)
+        self.module.eval()
+        return self
+
+    def beta(self, batch_size: int) -> float:
+        half_life = self.half_life
+        if self.rampup_ratio is not None:
+            half_life = min(half_life, float(self.samples_seen + batch_size) * self.rampup_ratio)
+        return 0.5 ** (batch_size / max(half_life, 1e-8))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, batch_size: int) -> None:
+        beta = self.beta(batch_size)
+        for ema_p, p in zip(self.module.parameters(), model.parameters()):
+            ema_p.lerp_(p.detach().to(ema_p.dtype), 1 - beta)
+        for ema_b, b in zip(self.module.buffers(), model.buffers()):
+            ema_b.copy_(b)
+        self.samples_seen += batch_size
+        self.num_updates += 1

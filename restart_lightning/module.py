@@ -1,0 +1,138 @@
+"""DiffusionModule: network + preconditioning + loss, trained with Adam, evaluated through its EMA."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+
+from restart_lightning.ema import EMA
+from restart_lightning.losses import build_loss
+from restart_lightning.preconditioning import Denoiser, build_preconditioning
+
+# Edges of the sigma buckets in which the loss is also logged (EDM's diagnostic).
+SIGMA_BUCKET_EDGES = (0.0, 0.1, 0.5, 2.0, 10.0, float("inf"))
+
+
+def _bucket_name(lo: float, hi: float) -> str:
+    return f"train/loss_sigma_{lo:g}_to_{hi:g}"
+
+
+def split_batch(batch) -> tuple[Tensor, Tensor | None]:
+    """(data, labels) from a batch that is either a tensor or a (data, labels) pair."""
+    if isinstance(batch, (tuple, list)):
+        data, labels = batch[0], batch[1] if len(batch) > 1 else None
+        return data, labels
+    return batch, None
+
+
+class DiffusionModule(pl.LightningModule):
+    """Trains a denoiser D(x, sigma, labels) by denoising score matching.
+
+    Args:
+        net: the network F(x_in, c_noise, labels), e.g. ``restart_lightning.networks.MLP``.
+        preconditioning: edm, vp or ve (EDM paper, Table 1).
+        sigma_data: the data's standard deviation (0.5 for images in [-1, 1]).
+        loss: edm, vp or ve; defaults to the preconditioning's own.
+        P_mean, P_std: the EDM loss's log-normal sigma distribution.
+        lr: Adam learning rate after warm-up.
+        lr_warmup_steps: linear learning-rate ramp-up, in optimizer steps.
+        betas, eps, weight_decay: Adam(W) settings.
+        ema_half_life: EMA half-life in training samples (EDM: 500k images for CIFAR-10).
+        ema_rampup_ratio: EDM's EMA ramp-up (None disables it).
+        noise_seed: seeds the training noise (sigma and n), drawn per step from
+            (noise_seed, global_step, rank) so a resumed run draws the same noise.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        preconditioning: Literal["edm", "vp", "ve"] = "edm",
+        sigma_data: float = 0.5,
+        loss: Literal["edm", "vp", "ve"] | None = None,
+        P_mean: float = -1.2,
+        P_std: float = 1.2,
+        lr: float = 1e-3,
+        lr_warmup_steps: int = 0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        ema_half_life: float = 500_000.0,
+        ema_rampup_ratio: float | None = 0.05,
+        noise_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not sigma_data > 0:
+            raise ValueError(f"model.sigma_data must be > 0, got {sigma_data}")
+        if not lr > 0:
+            raise ValueError(f"model.lr must be > 0, got {lr}")
+        if lr_warmup_steps < 0:
+            raise ValueError(f"model.lr_warmup_steps must be >= 0, got {lr_warmup_steps}")
+        with warnings.catch_warnings():  # under LightningCLI `net` is saved as its config
+            warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
+            self.save_hyperparameters()
+        if isinstance(self.hparams.get("net"), nn.Module):
+            # Built in Python rather than from a config: keep the module out of the
+            # checkpoint's hyperparameters, which must stay loadable with weights_only.
+            del self.hparams["net"]
+        self.model = Denoiser(net, build_preconditioning(preconditioning, sigma_data))
+        self.loss_fn = build_loss(loss or preconditioning, sigma_data=sigma_data, P_mean=P_mean, P_std=P_std)
+        self.ema = EMA(self.model, ema_half_life, ema_rampup_ratio)
+        edges = SIGMA_BUCKET_EDGES
+        self.bucket_names = [_bucket_name(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+        self.bucket_losses = nn.ModuleList(MeanMetric() for _ in self.bucket_names)
+
+    @property
+    def denoiser(self) -> Denoiser:
+        """The denoiser samplers should use: the EMA once it has been updated, else the live one."""
+        return self.ema.module if self.ema.ready else self.model
+
+    def forward(self, x: Tensor, sigma: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.denoiser(x, sigma, labels)
+
+    def _noise_generator(self, step: int, stream: int) -> torch.Generator:
+        seed = hash((self.hparams.noise_seed, step, stream)) & 0x7FFF_FFFF_FFFF_FFFF
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def training_step(self, batch, batch_idx: int) -> Tensor:
+        y, labels = split_batch(batch)
+        generator = self._noise_generator(self.global_step, self.global_rank)
+        per_sample, sigma = self.loss_fn(self.model, y, labels, generator=generator)
+        loss = per_sample.mean()
+        self.log("train/loss", loss, prog_bar=True)
+        self._log_sigma_buckets(per_sample.detach(), sigma)
+        return loss
+
+    def _log_sigma_buckets(self, per_sample: Tensor, sigma: Tensor) -> None:
+        edges = SIGMA_BUCKET_EDGES
+        for metric, name, lo, hi in zip(self.bucket_losses, self.bucket_names, edges[:-1], edges[1:]):
+            inside = (sigma >= lo) & (sigma < hi)
+            # A zero weight keeps empty buckets out of the mean without a data-dependent branch,
+            # which would desynchronise processes under DDP.
+            metric.update(per_sample.float(), weight=inside.float())
+            self.log(name, metric, on_step=False, on_epoch=True)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        y, _ = split_batch(batch)
+        self.ema.update(self.model, y.shape[0] * self.trainer.world_size)
+
+    def validation_step(self, batch, batch_idx: int) -> Tensor:
+        y, labels = split_batch(batch)
+        # Fixed noise per validation batch, so val/loss is comparable across evaluations.
+        generator = self._noise_generator(-1 - batch_idx, self.global_rank)
+        per_sample, _ = self.loss_fn(self.denoiser, y, labels, generator=generator)
+        loss = per_sample.mean()
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+        return loss
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.AdamW if hp.weight_decay > 0 else torch.optim.Adam
+        opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps, weight_decay=hp.weight_decay)
+        warmup = max(hp.lr_warmup_steps, 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min((step + 1) / warmup, 1.0))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,50 @@
+"""The command line: every config parses, bad values fail early and name the field."""
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from restart_lightning.cli import main
+
+CONFIGS = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def run_cli(args) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: Path(p).name)
+def test_every_config_prints(config):
+    code, text = run_cli(["fit", "--config", config, "--print_config"])
+    assert code == 0, text
+    assert "model:" in text and "trainer:" in text
+
+
+@pytest.mark.parametrize(
+    "override, field, allowed",
+    [
+        (["--model.preconditioning", "ddim"], "preconditioning", "edm"),
+        (["--data.init_args.name", "spiral"], "name", "checkerboard"),
+        (["--model.loss", "l1"], "loss", "vp"),
+    ],
+)
+def test_bad_choices_fail_before_training_and_name_the_field(tmp_path, override, field, allowed):
+    code, text = run_cli(["fit", "--config", CONFIGS[0], "--trainer.default_root_dir", str(tmp_path), *override])
+    assert code != 0
+    assert field in text and allowed in text
+    assert not (tmp_path / "logs").exists()
+
+
+def test_negative_sigma_data_fails_before_training(tmp_path):
+    toy = [c for c in CONFIGS if c.endswith("toy.yaml")][0]
+    with pytest.raises(ValueError, match="model.sigma_data must be > 0, got -1"):
+        main(["fit", "--config", toy, "--model.sigma_data", "-1", "--trainer.logger", "false"])
