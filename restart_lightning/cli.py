@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from restart_lightning.module import DiffusionModule
+from restart_lightning.sampler_args import build_cli_samplers, split_sampler_args
 
 
 class RestartCLI(LightningCLI):
     """``python main.py {fit,validate,test,predict} --config configs/<experiment>.yaml``."""
 
     def __init__(self, *args, **kwargs) -> None:
+        argv = list(sys.argv[1:] if kwargs.get("args") is None else kwargs["args"])
+        kwargs["args"], sampler_specs = split_sampler_args(argv)
+        # Built now, so a bad sampler name or option fails before anything is instantiated.
+        self.cli_samplers = build_cli_samplers(sampler_specs) if sampler_specs else []
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": False})
         super().__init__(DiffusionModule, *args, **kwargs)
@@ -29,6 +36,20 @@ class RestartCLI(LightningCLI):
                 },
             }
         )
+
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        if self.cli_samplers:
+            from callbacks import SamplerEvaluation
+
+            evaluations = [c for c in trainer.callbacks if isinstance(c, SamplerEvaluation)]
+            if not evaluations:
+                evaluations = [SamplerEvaluation()]
+                trainer.callbacks.append(evaluations[0])
+            for evaluation in evaluations:
+                evaluation.replace_samplers(self.cli_samplers)
+        return trainer
 
 
 def main(args=None) -> None:

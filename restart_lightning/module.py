@@ -129,6 +129,14 @@ class DiffusionModule(pl.LightningModule):
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
+    def test_step(self, batch, batch_idx: int) -> Tensor:
+        y, labels = split_batch(batch)
+        generator = self._noise_generator(-1 - batch_idx, self.global_rank)
+        per_sample, _ = self.loss_fn(self.denoiser, y, labels, generator=generator)
+        loss = per_sample.mean()
+        self.log("test/loss", loss, sync_dist=True)
+        return loss
+
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW if hp.weight_decay > 0 else torch.optim.Adam

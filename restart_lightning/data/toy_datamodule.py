@@ -107,6 +107,9 @@ class ToyDataModule(pl.LightningDataModule):
         points = self.reference_samples(self.num_val_samples, seed=0)
         return torch.utils.data.DataLoader(points, batch_size=self.batch_size)
 
+    def test_dataloader(self):
+        return self.val_dataloader()
+
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training and self._train_stream is not None:
             self._train_stream.mark_consumed()

@@ -1,0 +1,5 @@
+"""Lightning callbacks that run around training: sampler evaluation (metrics, pictures, sample files)."""
+
+from callbacks.sampler_evaluation import SamplerEvaluation
+
+__all__ = ["SamplerEvaluation"]

@@ -1,0 +1,186 @@
+"""Evaluate every configured sampler on the EMA denoiser: metrics, NFE, time, pictures, files.
+
+The callback only orchestrates (STYLE.md guideline 7): it decides when, splits the sample
+indices between processes, calls the samplers with per-sample seeds, feeds torchmetrics
+metrics (every rank updates and computes, so DDP syncs them) and logs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+
+from restart_lightning.evaluation.export import SampleWriter
+from restart_lightning.evaluation.labels import draw_labels
+from restart_lightning.evaluation.logging import log_pictures, log_scalars, results_table
+from restart_lightning.evaluation.metric_suite import build_metric_suite, reference_points
+from restart_lightning.evaluation.shares import count_label, rank_share
+from restart_lightning.evaluation.specs import NamedSampler, parse_sampler_specs
+
+
+class SamplerEvaluation(Callback):
+    """Runs the configured samplers at validation time, once at the end of fit, and in ``test``.
+
+    Args:
+        samplers: label -> sampler spec: a registry name (``heun``), a preset YAML file, or a
+            dict ``{name: ..., <options>}``, optionally with ``sweep: {option: [values]}``.
+        num_samples: n, the samples per sampler and evaluation (split across processes).
+        batch_size: samples per sampler call on each process.
+        every_n_epochs: evaluate at every k-th validation epoch (0: never during fit).
+        every_n_steps: also evaluate every k training steps (None: off).
+        at_fit_end: evaluate once more when fit ends (unless the last step was just evaluated).
+        feature_extractor: ``auto`` (identity for 2-D data, Inception for images),
+            ``inception``, ``identity`` or an ``nn.Module`` mapping samples to features.
+        inception_weights: path of the Inception-v3 weights file (pt_inception-2015-12-05).
+        reference_stats: .npz cache of the real data's feature mean and covariance (keys mu,
+            sigma); loaded if it exists, else computed once and written there.
+        num_reference_samples: real samples used for the reference statistics.
+        num_pictures: samples shown in the image grid (seeds 0..k-1).
+        save_samples: write every sample (.npz) and a picture per sampler; always on in ``test``.
+        seed_offset: sample i uses seed seed_offset + i.
+        class_labels: a fixed class for every sample, or None to draw one per sample from its seed.
+        guidance_scale: classifier-free guidance weight (1: the conditional denoiser).
+    """
+
+    def __init__(
+        self,
+        samplers: dict[str, str | dict[str, Any]] | None = None,
+        num_samples: int = 10_000,
+        batch_size: int = 1_000,
+        every_n_epochs: int = 1,
+        every_n_steps: int | None = None,
+        at_fit_end: bool = True,
+        feature_extractor: str | nn.Module = "auto",
+        inception_weights: str | None = None,
+        reference_stats: str | None = None,
+        num_reference_samples: int = 50_000,
+        num_pictures: int = 64,
+        save_samples: bool = False,
+        seed_offset: int = 0,
+        class_labels: int | None = None,
+        guidance_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        for field, value, low in (("num_samples", num_samples, 1), ("batch_size", batch_size, 1),
+                                  ("every_n_epochs", every_n_epochs, 0), ("num_reference_samples", num_reference_samples, 2)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"SamplerEvaluation.{field} must be an int >= {low}, got {value!r}")
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"SamplerEvaluation.every_n_steps must be None or >= 1, got {every_n_steps!r}")
+        if guidance_scale < 0:
+            raise ValueError(f"SamplerEvaluation.guidance_scale must be >= 0, got {guidance_scale}")
+        self.samplers: list[NamedSampler] = parse_sampler_specs(samplers or {"heun": "heun"}, "SamplerEvaluation.samplers")
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.every_n_epochs, self.every_n_steps, self.at_fit_end = every_n_epochs, every_n_steps, at_fit_end
+        self.feature_extractor, self.inception_weights = feature_extractor, inception_weights
+        self.reference_stats, self.num_reference_samples = reference_stats, num_reference_samples
+        self.num_pictures, self.save_samples, self.seed_offset = num_pictures, save_samples, seed_offset
+        self.class_labels, self.guidance_scale = class_labels, guidance_scale
+        self.metrics = None
+        self.reference = None
+        self.last_evaluated_step = -1
+        self.results: list[dict[str, Any]] = []
+
+    def replace_samplers(self, samplers: list[NamedSampler]) -> None:
+        """Use these samplers instead (the command line's ``--sampler``)."""
+        self.samplers = list(samplers)
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.metrics is not None:
+            return
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "data_shape"):
+            raise ValueError("SamplerEvaluation needs a datamodule with `data_shape` (and reference data)")
+        # Built before any training or sampling: a missing weights file or a reference file of
+        # the wrong dimension fails here.
+        self.metrics = build_metric_suite(
+            datamodule, self.feature_extractor, self.inception_weights, self.reference_stats,
+            self.num_reference_samples, self.num_samples,
+        ).to(pl_module.device)
+        self.reference = reference_points(datamodule)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.every_n_epochs == 0:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.evaluate(trainer, pl_module, "val")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self.evaluate(trainer, pl_module, "val")
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.at_fit_end and self.last_evaluated_step != trainer.global_step:
+            self.evaluate(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.evaluate(trainer, pl_module, "test", save=True, curves=True)
+        if trainer.is_global_zero:
+            print("\n" + results_table(self.results, self.num_samples), flush=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_evaluated_step": self.last_evaluated_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.last_evaluated_step = int(state_dict.get("last_evaluated_step", -1))
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str,
+                 save: bool = False, curves: bool = False) -> list[dict[str, Any]]:
+        """Every sampler, n samples each; returns (and logs) one result row per sampler."""
+        self.last_evaluated_step = trainer.global_step
+        denoiser = self._denoiser(pl_module)
+        share = rank_share(self.num_samples, trainer.global_rank, trainer.world_size)
+        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
+        self.results = []
+        for named in self.samplers:
+            writer = SampleWriter(out_dir / named.label, trainer) if (save or self.save_samples) else None
+            row = self._evaluate_one(trainer, pl_module, denoiser, named, share, writer, stage)
+            self.results.append(row)
+            log_scalars(trainer, stage, named, row, self.num_samples, curves)
+        return self.results
+
+    def _denoiser(self, pl_module: pl.LightningModule):
+        denoiser = pl_module.denoiser
+        if self.guidance_scale != 1.0:
+            from restart_lightning.guidance import GuidedDenoiser
+
+            denoiser = GuidedDenoiser(denoiser, self.guidance_scale)
+        return denoiser
+
+    def _evaluate_one(self, trainer, pl_module, denoiser, named: NamedSampler, share: range,
+                      writer, stage: str) -> dict[str, Any]:
+        datamodule = trainer.datamodule
+        shape = tuple(datamodule.data_shape)
+        num_classes = int(getattr(datamodule, "num_classes", 0))
+        self.metrics.reset()
+        pictures: list[Tensor] = []
+        nfe, started = named.sampler.plan(denoiser).nfe, time.perf_counter()
+        for start in range(share.start, share.stop, self.batch_size):
+            seeds = [self.seed_offset + i for i in range(start, min(start + self.batch_size, share.stop))]
+            labels = draw_labels(seeds, num_classes, self.class_labels, pl_module.device)
+            result = named.sampler(denoiser, seeds=seeds, shape=shape, labels=labels, device=pl_module.device)
+            assert result.nfe == nfe, "a sampler spent a different NFE than it planned"
+            samples = result.samples.to(torch.float32)
+            self.metrics.update(samples)
+            if len(pictures) * self.batch_size < self.num_pictures or self.reference is not None:
+                pictures.append(samples.cpu())
+            if writer is not None:
+                writer.add(seeds, samples)
+        seconds = time.perf_counter() - started
+        total = int(trainer.strategy.reduce(torch.tensor(len(share), device=pl_module.device), reduce_op="sum"))
+        assert total == self.num_samples, f"generated {total} samples instead of {self.num_samples}"
+        values = {name: float(value) for name, value in self.metrics.compute().items()}
+        picture_samples = torch.cat(pictures) if pictures else torch.empty(0, *shape)
+        log_pictures(trainer, stage, named.label, picture_samples, self.reference, self.num_pictures)
+        if writer is not None:
+            writer.finish(self.reference)
+        return {"label": named.label, "family": named.family, "nfe": nfe, "seconds": seconds, **values}

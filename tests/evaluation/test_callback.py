@@ -1,0 +1,84 @@
+"""The evaluation callback end to end on the toy data: metrics, NFE, pictures, sample files, test."""
+
+import numpy as np
+import pytest
+
+from restart_lightning.cli import main
+from tests.evaluation.helpers import scalars, tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny fit (10 steps, evaluated at the end of fit) shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("tiny")
+    config = tiny_config(tmp)
+    main(["fit", "--config", str(config)])
+    run = tmp / "logs" / "tiny" / "version_0"
+    return config, run
+
+
+def test_fit_logs_every_metric_and_nfe_per_sampler(trained):
+    _, run = trained
+    tags = scalars(run)
+    for label, nfe in (("heun", 9), ("edm_sde", 9), ("restart", 9 + 2 * 2 * 2)):
+        assert tags[f"val/nfe/{label}"][-1] == (10, nfe)
+        for metric in ("frechet", "sliced_w2", "nll", "mode_coverage", "in_mode_fraction"):
+            assert f"val/{metric}_64/{label}" in tags
+        assert f"val/sampling_seconds/{label}" in tags
+    assert "train/loss" in tags and any(t.startswith("train/loss_sigma_") for t in tags)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_test_command_writes_samples_and_curves(trained, capsys):
+    config, run = trained
+    main(["test", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--sampler", "heun", "--sampler.num_steps", "3", "--sampler", "heun", "--sampler.num_steps", "6"])
+    test_run = run.parent / "version_1"
+    assert not (run / "samples").exists(), "test must write into its own run directory"
+    for label in ("heun", "heun_1"):
+        saved = np.load(test_run / "samples" / label / "samples.npz")
+        assert saved["samples"].shape == (64, 2) and list(saved["seeds"]) == list(range(64))
+        assert (test_run / "samples" / label / "density.png").is_file()
+    tags = scalars(test_run)
+    # One curve per family, with the NFE as its step.
+    assert [step for step, _ in tags["test/frechet_64_vs_nfe/heun"]] == [5, 11]
+    out = capsys.readouterr()
+    assert "| heun | heun | 5 | 64 |" in out.out + out.err
+
+
+def test_unknown_cli_sampler_fails_before_anything(trained, capsys):
+    config, run = trained
+    with pytest.raises(ValueError, match="valid names: restart, heun"):
+        main(["test", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--sampler", "ddim"])
+    assert not (run.parent / "version_2").exists()
+
+
+def test_zero_samples_is_refused():
+    from callbacks import SamplerEvaluation
+
+    with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
+        SamplerEvaluation(num_samples=0)
+
+
+def test_batch_size_does_not_change_the_samples(trained, tmp_path):
+    """Per-sample seeds: the same n samples whatever the per-call batch size."""
+    import lightning.pytorch as pl
+    import torch
+
+    from callbacks import SamplerEvaluation
+    from restart_lightning.data import ToyDataModule
+    from restart_lightning.module import DiffusionModule
+    from restart_lightning.networks import MLP
+
+    _, run = trained
+    module = DiffusionModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt", net=MLP(width=16, depth=1))
+    rows = []
+    for batch_size in (5, 64):
+        evaluation = SamplerEvaluation({"sde": {"name": "edm_sde", "num_steps": 4, "S_churn": 5}}, num_samples=20,
+                                       batch_size=batch_size, num_reference_samples=100, save_samples=True)
+        trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[evaluation], enable_progress_bar=False,
+                             enable_model_summary=False, default_root_dir=tmp_path / str(batch_size))
+        trainer.test(module, ToyDataModule(num_val_samples=16), verbose=False)
+        rows.append(np.load(tmp_path / str(batch_size) / "samples" / "sde" / "samples.npz")["samples"])
+    assert np.allclose(rows[0], rows[1], atol=1e-5)
+    assert torch.tensor(rows[0]).std() > 0
