@@ -37,7 +37,6 @@ class RestartCLI(LightningCLI):
             }
         )
 
-
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         if self.cli_samplers:

@@ -120,20 +120,20 @@ class DiffusionModule(pl.LightningModule):
         y, _ = split_batch(batch)
         self.ema.update(self.model, y.shape[0] * self.trainer.world_size)
 
-    def validation_step(self, batch, batch_idx: int) -> Tensor:
+    def _held_out_loss(self, batch, batch_idx: int) -> Tensor:
+        """The loss of the evaluation denoiser with fixed noise per batch (comparable across epochs)."""
         y, labels = split_batch(batch)
-        # Fixed noise per validation batch, so val/loss is comparable across evaluations.
         generator = self._noise_generator(-1 - batch_idx, self.global_rank)
         per_sample, _ = self.loss_fn(self.denoiser, y, labels, generator=generator)
-        loss = per_sample.mean()
+        return per_sample.mean()
+
+    def validation_step(self, batch, batch_idx: int) -> Tensor:
+        loss = self._held_out_loss(batch, batch_idx)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         return loss
 
     def test_step(self, batch, batch_idx: int) -> Tensor:
-        y, labels = split_batch(batch)
-        generator = self._noise_generator(-1 - batch_idx, self.global_rank)
-        per_sample, _ = self.loss_fn(self.denoiser, y, labels, generator=generator)
-        loss = per_sample.mean()
+        loss = self._held_out_loss(batch, batch_idx)
         self.log("test/loss", loss, sync_dist=True)
         return loss
 
