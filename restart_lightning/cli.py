@@ -39,6 +39,11 @@ class RestartCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
+        if self.subcommand == "predict":
+            from callbacks import PredictionWriter
+
+            if not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
+                trainer.callbacks.append(PredictionWriter())
         if self.cli_samplers:
             from callbacks import SamplerEvaluation
 
@@ -48,6 +53,7 @@ class RestartCLI(LightningCLI):
                 trainer.callbacks.append(evaluations[0])
             for evaluation in evaluations:
                 evaluation.replace_samplers(self.cli_samplers)
+            self.model.predict_sampler = self.cli_samplers[0].sampler
         return trainer
 
 

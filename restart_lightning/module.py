@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
 from restart_lightning.ema import EMA
+from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.losses import build_loss
 from restart_lightning.preconditioning import Denoiser, build_preconditioning
 
@@ -44,6 +45,8 @@ class DiffusionModule(pl.LightningModule):
         betas, eps, weight_decay: Adam(W) settings.
         ema_half_life: EMA half-life in training samples (EDM: 500k images for CIFAR-10).
         ema_rampup_ratio: EDM's EMA ramp-up (None disables it).
+        predict_sampler: the sampler ``main.py predict`` uses: a registry name, a preset YAML
+            file or ``{name: ..., <options>}`` (``--sampler`` on the command line overrides it).
         noise_seed: seeds the training noise (sigma and n), drawn per step from
             (noise_seed, global_step, rank) so a resumed run draws the same noise.
     """
@@ -63,6 +66,7 @@ class DiffusionModule(pl.LightningModule):
         weight_decay: float = 0.0,
         ema_half_life: float = 500_000.0,
         ema_rampup_ratio: float | None = 0.05,
+        predict_sampler: str | dict[str, Any] = "heun",
         noise_seed: int = 0,
     ) -> None:
         super().__init__()
@@ -85,6 +89,7 @@ class DiffusionModule(pl.LightningModule):
         edges = SIGMA_BUCKET_EDGES
         self.bucket_names = [_bucket_name(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
         self.bucket_losses = nn.ModuleList(MeanMetric() for _ in self.bucket_names)
+        self.predict_sampler = parse_sampler_specs({"predict": predict_sampler}, "model.predict_sampler")[0].sampler
 
     @property
     def denoiser(self) -> Denoiser:
@@ -136,6 +141,13 @@ class DiffusionModule(pl.LightningModule):
         loss = self._held_out_loss(batch, batch_idx)
         self.log("test/loss", loss, sync_dist=True)
         return loss
+
+    def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        """Samples for the seeds in ``batch`` (global sample indices), with ``predict_sampler``."""
+        seeds = batch.tolist()
+        shape = tuple(self.trainer.datamodule.data_shape)
+        result = self.predict_sampler(self.denoiser, seeds=seeds, shape=shape, device=self.device)
+        return result.samples.to(torch.float32)
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -82,3 +82,12 @@ def test_batch_size_does_not_change_the_samples(trained, tmp_path):
         rows.append(np.load(tmp_path / str(batch_size) / "samples" / "sde" / "samples.npz")["samples"])
     assert np.allclose(rows[0], rows[1], atol=1e-5)
     assert torch.tensor(rows[0]).std() > 0
+
+
+def test_predict_writes_samples_for_seeds(trained):
+    config, run = trained
+    main(["predict", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--data.init_args.num_predict_samples", "10", "--sampler", "heun", "--sampler.num_steps", "4"])
+    versions = sorted(run.parent.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    saved = np.load(versions[-1] / "predict" / "samples.npz")
+    assert saved["samples"].shape == (10, 2) and list(saved["seeds"]) == list(range(10))
