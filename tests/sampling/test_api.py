@@ -143,8 +143,9 @@ def test_lightning_cli_style_parsing():
     assert sampler == Restart(num_steps=18, restart_intervals=[[3, 2, 0.14, 0.3]]) and sampler.plan().nfe == 43
 
 
-def test_docs_example_runs(capsys):
-    text = (Path(__file__).parents[2] / "docs" / "samplers.md").read_text()
-    code = text.split("```python\n")[1].split("```")[0]
-    exec(compile(code, "docs/samplers.md", "exec"), {})
+def test_readme_sampler_example_runs(capsys):
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```python\n")[1:]]
+    code = next(b for b in blocks if "from restart_lightning.sampling import Restart" in b)
+    exec(compile(code, "README.md", "exec"), {})
     assert "torch.Size([1000, 2]) 43" in capsys.readouterr().out
