@@ -38,8 +38,10 @@ class SamplerEvaluation(Callback):
         feature_extractor: ``auto`` (identity for 2-D data, Inception for images),
             ``inception``, ``identity`` or an ``nn.Module`` mapping samples to features.
         inception_weights: path of the Inception-v3 weights file (pt_inception-2015-12-05).
-        reference_stats: .npz cache of the real data's feature mean and covariance (keys mu,
-            sigma); loaded if it exists, else computed once and written there.
+        reference_stats: .npz file of the real data's feature mean and covariance (keys mu,
+            sigma; EDM's format); loaded if it exists, else computed once and written there.
+            ``auto``: a file under ``$RESTART_LIGHTNING_CACHE`` (``~/.cache/restart_lightning``)
+            named by the data's settings and the feature extractor; None: keep them in memory.
         num_reference_samples: real samples used for the reference statistics.
         num_pictures: samples shown in the image grid (seeds 0..k-1).
         save_samples: write every sample (.npz) and a picture per sampler; always on in ``test``.
@@ -58,7 +60,7 @@ class SamplerEvaluation(Callback):
         at_fit_end: bool = True,
         feature_extractor: str | nn.Module = "auto",
         inception_weights: str | None = None,
-        reference_stats: str | None = None,
+        reference_stats: str | None = "auto",
         num_reference_samples: int = 50_000,
         num_pictures: int = 64,
         save_samples: bool = False,

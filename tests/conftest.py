@@ -15,3 +15,9 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Weights and reference statistics go to a temporary cache, never the user's."""
+    os.environ["RESTART_LIGHTNING_CACHE"] = str(tmp_path_factory.mktemp("cache"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 
 from restart_lightning.metrics import ExactNLL, FrechetDistance, HighQualityFraction, ModeCoverage, SlicedWasserstein
+from restart_lightning.metrics.weights import cache_root
 
 FEATURE_EXTRACTORS = ("auto", "inception", "identity")
 
@@ -41,6 +44,8 @@ def build_metric_suite(
         )
     low_dim = is_low_dimensional(shape)
     kind = ("identity" if low_dim else "inception") if feature_extractor == "auto" else feature_extractor
+    if reference_stats == "auto":
+        reference_stats = reference_cache_path(datamodule, kind, num_reference_samples)
     frechet = FrechetDistance(
         feature=kind,
         reference_stats_path=reference_stats,
@@ -63,6 +68,23 @@ def build_metric_suite(
     else:
         frechet.prepare_reference(_real_images(datamodule), max_samples=num_reference_samples)
     return MetricCollection(metrics, compute_groups=False)
+
+
+def reference_cache_path(datamodule: Any, feature: str | nn.Module, num_reference_samples: int) -> Path:
+    """Where the reference statistics of this data and feature extractor are cached across runs.
+
+    The name holds a digest of the datamodule's class and hyperparameters (root, resolution,
+    distribution, ...), the feature extractor and the number of real samples, so a change in
+    any of them computes new statistics instead of reusing stale ones.
+    """
+    feature_name = feature if isinstance(feature, str) else type(feature).__qualname__
+    hparams = dict(getattr(datamodule, "hparams", {}))
+    for key in ("batch_size", "num_workers", "steps_per_epoch", "num_predict_samples"):  # do not change the data
+        hparams.pop(key, None)
+    identity = json.dumps([type(datamodule).__qualname__, hparams, feature_name, num_reference_samples],
+                          sort_keys=True, default=str)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return cache_root() / "reference" / f"{type(datamodule).__name__}-{feature_name}-{digest}.npz"
 
 
 def reference_points(datamodule: Any, n: int = 10_000) -> Tensor | None:

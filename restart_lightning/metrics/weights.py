@@ -21,10 +21,14 @@ INCEPTION_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 CACHE_ENV_VAR = "RESTART_LIGHTNING_CACHE"
 
 
+def cache_root() -> Path:
+    """``$RESTART_LIGHTNING_CACHE``, else ``~/.cache/restart_lightning``: weights and reference statistics."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "restart_lightning")
+
+
 def default_inception_weights_path() -> Path:
-    """``$RESTART_LIGHTNING_CACHE/<file>``, else ``~/.cache/restart_lightning/<file>``."""
-    root = os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "restart_lightning"
-    return Path(root) / INCEPTION_WEIGHTS_FILENAME
+    """``cache_root() / pt_inception-2015-12-05-6726825d.pth``."""
+    return cache_root() / INCEPTION_WEIGHTS_FILENAME
 
 
 def resolve_inception_weights(path: str | os.PathLike | None = None) -> Path:

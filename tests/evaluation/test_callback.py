@@ -91,3 +91,28 @@ def test_predict_writes_samples_for_seeds(trained):
     versions = sorted(run.parent.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     saved = np.load(versions[-1] / "predict" / "samples.npz")
     assert saved["samples"].shape == (10, 2) and list(saved["seeds"]) == list(range(10))
+
+
+def test_reference_statistics_are_computed_once_and_then_loaded(tmp_path, monkeypatch):
+    import lightning.pytorch as pl
+
+    from callbacks import SamplerEvaluation
+    from restart_lightning.data import ToyDataModule
+    from restart_lightning.module import DiffusionModule
+    from restart_lightning.networks import MLP
+
+    monkeypatch.setenv("RESTART_LIGHTNING_CACHE", str(tmp_path / "cache"))
+    module = DiffusionModule(MLP(width=8, depth=1), sigma_data=1.4)
+    counts = []
+    for _ in range(2):
+        evaluation = SamplerEvaluation({"heun": {"name": "heun", "num_steps": 2}}, num_samples=8,
+                                       num_reference_samples=300)
+        trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[evaluation], enable_progress_bar=False,
+                             enable_model_summary=False, default_root_dir=tmp_path)
+        datamodule = ToyDataModule(num_val_samples=8)
+        for _ in range(2):  # two evaluations in one run
+            trainer.test(module, datamodule, verbose=False)
+        frechet = evaluation.metrics["frechet"]
+        counts.append((frechet.reference_stats_computed, frechet.reference_stats_loaded))
+    assert counts == [(1, 0), (0, 1)]
+    assert len(list((tmp_path / "cache" / "reference").glob("*.npz"))) == 1

@@ -70,3 +70,14 @@ def test_shares_cover_every_index_once(n, world):
 
 def test_count_label():
     assert (count_label(10_000), count_label(50_000), count_label(4096)) == ("10k", "50k", "4096")
+
+
+def test_reference_cache_path_depends_on_the_data_and_features():
+    from restart_lightning.data import ToyDataModule
+    from restart_lightning.evaluation.metric_suite import reference_cache_path
+
+    grid = reference_cache_path(ToyDataModule(name="grid"), "identity", 1000)
+    assert grid == reference_cache_path(ToyDataModule(name="grid", batch_size=7), "identity", 1000)
+    assert grid != reference_cache_path(ToyDataModule(name="ring"), "identity", 1000)
+    assert grid != reference_cache_path(ToyDataModule(name="grid"), "inception", 1000)
+    assert grid != reference_cache_path(ToyDataModule(name="grid"), "identity", 2000)
