@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from restart_lightning.module import DiffusionModule
+from restart_lightning.precision import resolve_precision
+from restart_lightning.reliability import (
+    OneLineErrorParser,
+    check_config_files,
+    prepare_run,
+    reported_errors,
+    resolve_ckpt_path,
+)
 from restart_lightning.sampler_args import build_cli_samplers, split_sampler_args
 
 
@@ -16,11 +25,13 @@ class RestartCLI(LightningCLI):
 
     def __init__(self, *args, **kwargs) -> None:
         argv = list(sys.argv[1:] if kwargs.get("args") is None else kwargs["args"])
+        check_config_files(argv)  # a missing or malformed YAML file, named, before parsing
         kwargs["args"], sampler_specs = split_sampler_args(argv)
         # Built now, so a bad sampler name or option fails before anything is instantiated.
         self.cli_samplers = build_cli_samplers(sampler_specs) if sampler_specs else []
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": False})
+        kwargs.setdefault("parser_class", OneLineErrorParser)
         super().__init__(DiffusionModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -36,6 +47,19 @@ class RestartCLI(LightningCLI):
                 },
             }
         )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        with warnings.catch_warnings():  # __init__ always passes the (sampler-stripped) argv as args
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+            super().parse_arguments(parser, args)
+        resolve_ckpt_path(self)  # --ckpt_path last -> a file; unreadable or foreign files refused here
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        resolve_precision(config.trainer)  # bf16-mixed in a config means float32 on the CPU
+
+    def after_instantiate_classes(self) -> None:
+        prepare_run(self)  # early checks, atomic checkpoint writes, save on SIGTERM/SIGUSR1
 
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
@@ -58,4 +82,6 @@ class RestartCLI(LightningCLI):
 
 
 def main(args=None) -> None:
-    RestartCLI(args=args)
+    """Run the CLI; user errors end as one ``error: ...`` line and exit code 2 (see reliability.errors)."""
+    with reported_errors():
+        RestartCLI(args=args)

@@ -38,7 +38,8 @@ def test_every_config_prints(config):
     ],
 )
 def test_bad_choices_fail_before_training_and_name_the_field(tmp_path, override, field, allowed):
-    code, text = run_cli(["fit", "--config", CONFIGS[0], "--trainer.default_root_dir", str(tmp_path), *override])
+    toy = [c for c in CONFIGS if c.endswith("toy.yaml")][0]
+    code, text = run_cli(["fit", "--config", toy, "--trainer.default_root_dir", str(tmp_path), *override])
     assert code != 0
     assert field in text and allowed in text
     assert not (tmp_path / "logs").exists()
@@ -46,5 +47,5 @@ def test_bad_choices_fail_before_training_and_name_the_field(tmp_path, override,
 
 def test_negative_sigma_data_fails_before_training(tmp_path):
     toy = [c for c in CONFIGS if c.endswith("toy.yaml")][0]
-    with pytest.raises(ValueError, match="model.sigma_data must be > 0, got -1"):
-        main(["fit", "--config", toy, "--model.sigma_data", "-1", "--trainer.logger", "false"])
+    code, text = run_cli(["fit", "--config", toy, "--model.sigma_data", "-1", "--trainer.logger", "false"])
+    assert code == 2 and "error: model.sigma_data must be > 0, got -1" in text

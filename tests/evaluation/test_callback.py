@@ -48,8 +48,9 @@ def test_test_command_writes_samples_and_curves(trained, capsys):
 
 def test_unknown_cli_sampler_fails_before_anything(trained, capsys):
     config, run = trained
-    with pytest.raises(ValueError, match="valid names: restart, heun"):
+    with pytest.raises(SystemExit) as stop:  # main() reports user errors as one line, exit code 2
         main(["test", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--sampler", "ddim"])
+    assert stop.value.code == 2 and "valid names: restart, heun" in capsys.readouterr().err
     assert not (run.parent / "version_2").exists()
 
 

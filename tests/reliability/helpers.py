@@ -1,0 +1,163 @@
+"""Tiny toy runs for the reliability tests: command lines, in-process and subprocess runners, probes."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = str(ROOT / "configs" / "toy.yaml")
+
+
+def tiny_args(save_dir: Path, max_steps: int = 40, every: int = 10, *extra: str, command: str = "fit") -> list[str]:
+    """``main.py fit`` on the toy config with a 16-wide MLP and small batches, no sampler evaluation."""
+    return [
+        command, "--config", TOY,
+        "--trainer.callbacks", "[]",
+        "--trainer.max_steps", str(max_steps),
+        "--trainer.log_every_n_steps", "1",
+        "--trainer.check_val_every_n_epoch", "2",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", str(save_dir),
+        "--model.net.init_args.width", "16",
+        "--model.net.init_args.depth", "2",
+        "--data.init_args.batch_size", "64",
+        "--data.init_args.steps_per_epoch", "50",
+        "--data.init_args.num_val_samples", "256",
+        "--checkpoint.every_n_train_steps", str(every),
+        *extra,
+    ]
+
+
+def run_cli(args: list[str]) -> tuple[int, str, str]:
+    """``restart_lightning.cli.main(args)`` in this process: (exit code, stdout, stderr)."""
+    from restart_lightning.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("RESTART_LIGHTNING_TRACEBACK", None)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+def start_main(args: list[str], log: Path) -> subprocess.Popen:
+    """``python main.py <args>`` from the repository root, stdout+stderr into ``log``."""
+    handle = open(log, "wb")
+    return subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=subprocess_env(),
+                            stdout=handle, stderr=subprocess.STDOUT)
+
+
+def run_main(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+    """Poll until ``path`` exists (fails if the process ends first)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended (code {process.returncode}) before {path} appeared")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.005)
+
+
+def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
+    """tag -> {step: value} of every TensorBoard scalar in ``run_dir``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {tag: {e.step: e.value for e in accumulator.Scalars(tag)} for tag in accumulator.Tags()["scalars"]}
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    """path -> (size, mtime) of every file below ``directory``."""
+    if not directory.exists():
+        return {}
+    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def max_abs_difference(a, b) -> float:
+    """The largest |a - b| over matching tensors of two nested dicts/lists (asserts equal structure)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.shape == b.shape, (a, b)
+        return float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+    if isinstance(a, dict):
+        assert set(a) == set(b), set(a) ^ set(b)
+        return max([max_abs_difference(a[k], b[k]) for k in a] or [0.0])
+    if isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        return max([max_abs_difference(x, y) for x, y in zip(a, b)] or [0.0])
+    assert a == b, (a, b)
+    return 0.0
+
+
+# ------------------------------------------------------------------ callbacks given by class_path
+class SignalAtStep(Callback):
+    """Sends ``signal_name`` to this process at the end of training step ``step``."""
+
+    def __init__(self, step: int = 5, signal_name: str = "SIGUSR1") -> None:
+        self.step, self.signal_name = step, signal_name
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
+class NaNGradientAtStep(Callback):
+    """Makes the first gradient non-finite at optimizer step ``step`` (after backward)."""
+
+    def __init__(self, step: int = 5) -> None:
+        self.step = step
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if trainer.global_step == self.step:
+            next(p for p in pl_module.parameters() if p.grad is not None).grad.fill_(float("nan"))
+
+
+class RecordSignalHandler(Callback):
+    """Records the SIGUSR1 handler seen during training (Lightning's under SLURM, ours elsewhere)."""
+
+    handler = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        RecordSignalHandler.handler = signal.getsignal(signal.SIGUSR1)
+
+
+class SignalDuringValidation(Callback):
+    """Sends SIGTERM to this process in the middle of the validation after training step ``step``."""
+
+    def __init__(self, step: int = 50) -> None:
+        self.step = step
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 1 and not trainer.sanity_checking and trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
