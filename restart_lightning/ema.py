@@ -43,9 +43,19 @@ class EMA(nn.Module):
 
     @torch.no_grad()
     def update(self, model: nn.Module, batch_size: int) -> None:
-        beta = self.beta(batch_size)
-        for ema_p, p in zip(self.module.parameters(), model.parameters()):
-            ema_p.lerp_(p.detach().to(ema_p.dtype), 1 - beta)
+        # beta is computed on the buffers' device and all tensors move in one fused call: no
+        # host synchronisation and no per-tensor kernel launches in every training step.
+        seen = self.samples_seen + batch_size
+        half_life = torch.full_like(seen, self.half_life)
+        if self.rampup_ratio is not None:
+            half_life = torch.minimum(half_life, seen * self.rampup_ratio)
+        weight = 1 - 0.5 ** (batch_size / half_life.clamp_min(1e-8))
+        ema_params, params = list(self.module.parameters()), [p.detach() for p in model.parameters()]
+        if len({p.dtype for p in ema_params + params}) == 1:
+            torch._foreach_lerp_(ema_params, params, weight.to(params[0].dtype))
+        else:
+            for ema_p, p in zip(ema_params, params):
+                ema_p.lerp_(p.to(ema_p.dtype), weight.to(ema_p.dtype))
         for ema_b, b in zip(self.module.buffers(), model.buffers()):
             ema_b.copy_(b)
         self.samples_seen += batch_size

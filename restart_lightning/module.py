@@ -8,19 +8,22 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 
 from restart_lightning.ema import EMA
 from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.losses import build_loss
 from restart_lightning.preconditioning import Denoiser, build_preconditioning
+from restart_lightning.reliability.nonfinite import NonFiniteGuard
+from restart_lightning.reliability.resume import clear_finished_epoch_sums, fill_missing_metric_states
+from restart_lightning.sigma_buckets import SigmaBucketLoss
 
-# Edges of the sigma buckets in which the loss is also logged (EDM's diagnostic).
-SIGMA_BUCKET_EDGES = (0.0, 0.1, 0.5, 2.0, 10.0, float("inf"))
 
-
-def _bucket_name(lo: float, hi: float) -> str:
-    return f"train/loss_sigma_{lo:g}_to_{hi:g}"
+def uses_global_rng_in_training(net: nn.Module) -> bool:
+    """Whether ``net`` draws from the global RNG in training mode (dropout, label dropout)."""
+    return any(
+        (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0) or getattr(m, "label_dropout", 0) > 0
+        for m in net.modules()
+    )
 
 
 def split_batch(batch) -> tuple[Tensor, Tensor | None]:
@@ -49,6 +52,9 @@ class DiffusionModule(pl.LightningModule):
             file or ``{name: ..., <options>}`` (``--sampler`` on the command line overrides it).
         noise_seed: seeds the training noise (sigma and n), drawn per step from
             (noise_seed, global_step, rank) so a resumed run draws the same noise.
+        on_nonfinite: what a non-finite loss or gradient does: ``raise`` stops training with
+            the step and the batch's sigma range (before the optimizer step, so the last
+            checkpoint stays good); ``skip`` drops that step's update and goes on.
     """
 
     def __init__(
@@ -68,6 +74,10 @@ class DiffusionModule(pl.LightningModule):
         ema_rampup_ratio: float | None = 0.05,
         predict_sampler: str | dict[str, Any] = "heun",
         noise_seed: int = 0,
+        on_nonfinite: Literal["raise", "skip"] = "raise",
+        channels_last: bool = False,
+        compile: bool = False,
+        compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default",
     ) -> None:
         super().__init__()
         if not sigma_data > 0:
@@ -76,6 +86,14 @@ class DiffusionModule(pl.LightningModule):
             raise ValueError(f"model.lr must be > 0, got {lr}")
         if lr_warmup_steps < 0:
             raise ValueError(f"model.lr_warmup_steps must be >= 0, got {lr_warmup_steps}")
+        if not P_std > 0:
+            raise ValueError(f"model.P_std must be > 0, got {P_std}")
+        if not (eps > 0 and weight_decay >= 0 and all(0 <= b < 1 for b in betas)):
+            raise ValueError(
+                f"model.betas must be in [0, 1), eps > 0, weight_decay >= 0; got {tuple(betas)}, {eps}, {weight_decay}"
+            )
+        if ema_rampup_ratio is not None and not ema_rampup_ratio > 0:
+            raise ValueError(f"model.ema_rampup_ratio must be > 0 or null, got {ema_rampup_ratio}")
         with warnings.catch_warnings():  # under LightningCLI `net` is saved as its config
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
             self.save_hyperparameters()
@@ -86,9 +104,11 @@ class DiffusionModule(pl.LightningModule):
         self.model = Denoiser(net, build_preconditioning(preconditioning, sigma_data))
         self.loss_fn = build_loss(loss or preconditioning, sigma_data=sigma_data, P_mean=P_mean, P_std=P_std)
         self.ema = EMA(self.model, ema_half_life, ema_rampup_ratio)
-        edges = SIGMA_BUCKET_EDGES
-        self.bucket_names = [_bucket_name(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
-        self.bucket_losses = nn.ModuleList(MeanMetric() for _ in self.bucket_names)
+        self.bucket_losses = SigmaBucketLoss()
+        # Seeding the global RNG every step costs ~0.3 ms on a CUDA build: only where it is drawn from.
+        self._seed_global_rng = uses_global_rng_in_training(net)
+        self.nonfinite = NonFiniteGuard(on_nonfinite)
+        self._samples_in_step, self._step_skipped = 0, False
         self.predict_sampler = parse_sampler_specs({"predict": predict_sampler}, "model.predict_sampler")[0].sampler
 
     @property
@@ -105,25 +125,49 @@ class DiffusionModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         y, labels = split_batch(batch)
+        if self.hparams.channels_last and y.ndim == 4:
+            y = y.contiguous(memory_format=torch.channels_last)
         generator = self._noise_generator(self.global_step, self.global_rank)
+        if self._seed_global_rng:  # dropout draws from the global RNG: seeded per step, a resume is exact
+            dropout_seed = hash((self.hparams.noise_seed, self.global_step, self.global_rank, 1))
+            torch.manual_seed(dropout_seed & 0x7FFF_FFFF_FFFF_FFFF)
         per_sample, sigma = self.loss_fn(self.model, y, labels, generator=generator)
         loss = per_sample.mean()
+        self.nonfinite.observe(loss, sigma)
+        self._samples_in_step += y.shape[0]
         self.log("train/loss", loss, prog_bar=True)
-        self._log_sigma_buckets(per_sample.detach(), sigma)
+        self.bucket_losses.update(per_sample.detach(), sigma)
         return loss
 
-    def _log_sigma_buckets(self, per_sample: Tensor, sigma: Tensor) -> None:
-        edges = SIGMA_BUCKET_EDGES
-        for metric, name, lo, hi in zip(self.bucket_losses, self.bucket_names, edges[:-1], edges[1:]):
-            inside = (sigma >= lo) & (sigma < hi)
-            # A zero weight keeps empty buckets out of the mean without a data-dependent branch,
-            # which would desynchronise processes under DDP.
-            metric.update(per_sample.float(), weight=inside.float())
-            self.log(name, metric, on_step=False, on_epoch=True)
+    def on_train_epoch_end(self) -> None:
+        # Logged once per epoch from summed states: no per-step logging work for the diagnostic.
+        self.log_dict(self.bucket_losses.compute())
+        self.bucket_losses.reset()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        y, _ = split_batch(batch)
-        self.ema.update(self.model, y.shape[0] * self.trainer.world_size)
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            self.ema.module.to(memory_format=torch.channels_last)
+        if self.hparams.compile and stage == "fit":
+            # In place (nn.Module.compile): parameter names and checkpoints stay those of the eager net.
+            self.model.net.compile(mode=self.hparams.compile_mode)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        clear_finished_epoch_sums(self, checkpoint, "bucket_losses.")  # an epoch-end checkpoint starts a new epoch
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        fill_missing_metric_states(self, checkpoint)  # checkpoints from before the epoch sums were saved
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        self._step_skipped = self.nonfinite.check(self, self.global_step)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # The EMA moves with the weights inside the optimizer step, so that a checkpoint written
+        # at any batch end (by any callback) holds weights and EMA of the same step.
+        if not self._step_skipped:
+            self.ema.update(self.model, self._samples_in_step * self.trainer.world_size)
+        self._samples_in_step, self._step_skipped = 0, False
 
     def _held_out_loss(self, batch, batch_idx: int) -> Tensor:
         """The loss of the evaluation denoiser with fixed noise per batch (comparable across epochs)."""

@@ -84,3 +84,38 @@ def test_lr_warms_up_linearly(tmp_path):
     module = make_module(lr=1e-2, lr_warmup_steps=10)
     trainer = fit(module, tmp_path, steps=4)
     assert trainer.optimizers[0].param_groups[0]["lr"] == 1e-2 * 5 / 10
+
+
+def test_channels_last_and_compile_options_prepare_the_network_for_fit():
+    from restart_lightning.networks import UNet
+
+    net = UNet(resolution=8, in_channels=1, base_channels=8, channel_mult=[1], num_blocks=1, attn_resolutions=[],
+               dropout=0.0)
+    module = DiffusionModule(net=net, channels_last=True, compile=True)
+    module.setup("fit")
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    assert module.model.net._compiled_call_impl is not None  # nn.Module.compile: in place
+    assert module.ema.module.net._compiled_call_impl is None  # the sampling copy stays eager
+    assert all(not k.startswith("model.net._orig_mod") for k in module.state_dict())  # checkpoints unchanged
+
+
+def test_dropout_free_networks_leave_the_global_rng_alone():
+    """The training noise has its own generator; the global RNG is re-seeded per step only for dropout."""
+    torch.manual_seed(123)
+    untouched = torch.rand(1)
+    module, batch = make_module(), torch.randn(8, 2)
+    torch.manual_seed(123)
+    module.training_step(batch, 0)
+    assert torch.equal(torch.rand(1), untouched)
+
+
+def test_networks_that_draw_from_the_global_rng_are_recognised():
+    from restart_lightning.module import uses_global_rng_in_training
+    from restart_lightning.networks import UNet
+
+    small = dict(resolution=8, in_channels=1, base_channels=8, channel_mult=[1], num_blocks=1, attn_resolutions=[])
+    assert not uses_global_rng_in_training(MLP(width=8, depth=1))
+    assert not uses_global_rng_in_training(UNet(**small, dropout=0.0))
+    assert uses_global_rng_in_training(UNet(**small, dropout=0.1))
+    assert uses_global_rng_in_training(UNet(**small, dropout=0.0, num_classes=10, label_dropout=0.1))
