@@ -9,9 +9,17 @@ from torchvision.utils import make_grid
 from restart_lightning.metrics import to_uint8
 
 
+# Tiles smaller than this are enlarged (nearest neighbour) so that 8x8 digits are readable in TensorBoard.
+MIN_TILE = 32
+
+
 def image_grid(images: Tensor, nrow: int = 8) -> Tensor:
-    """uint8 [3 or 1, H, W] grid of images in [-1, 1]."""
-    return make_grid(to_uint8(images.float()).cpu(), nrow=nrow, padding=1, pad_value=255)
+    """uint8 [3 or 1, H, W] grid of images in [-1, 1]; tiles under MIN_TILE pixels are enlarged."""
+    tiles = to_uint8(images.float()).cpu()
+    scale = -(-MIN_TILE // max(tiles.shape[-2:]))  # ceil
+    if scale > 1:
+        tiles = tiles.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    return make_grid(tiles, nrow=nrow, padding=1, pad_value=255)
 
 
 def density_image(points: Tensor, bounds: tuple[float, float, float, float], bins: int = 128) -> Tensor:
