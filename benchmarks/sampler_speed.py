@@ -49,13 +49,28 @@ UNET = dict(resolution=8, in_channels=1, base_channels=16, channel_mult=(1, 2), 
 
 
 def k_diffusion_heun():
-    """k-diffusion's sample_heun, or None and why not."""
+    """k-diffusion's sample_heun, or None and why not.
+
+    Only ``k_diffusion.sampling`` is loaded: the package's ``__init__`` imports its training stack
+    (clip, kornia, wandb, ...), which sampling does not need. Install the sampling module's own
+    needs with ``pip install --no-deps k-diffusion torchsde torchdiffeq trampoline safetensors``.
+    """
+    import importlib.util
+    import sys
+    import types
+
     try:
+        spec = importlib.util.find_spec("k_diffusion")
+        if spec is None:
+            raise ImportError("No module named 'k_diffusion'")
+        if "k_diffusion" not in sys.modules:
+            package = types.ModuleType("k_diffusion")
+            package.__path__ = list(spec.submodule_search_locations)
+            sys.modules["k_diffusion"] = package
         from k_diffusion.sampling import sample_heun
     except Exception as error:  # noqa: BLE001 - any import failure means "not available"
-        return None, (f"k-diffusion is not installed ({type(error).__name__}: {error}); `pip install k-diffusion` "
-                      "would pull in wandb, accelerate, kornia, clip-anytorch, clean-fid and scikit-image and "
-                      "downgrade numpy to 1.26 in this shared environment, so the column is optional")
+        return None, (f"k-diffusion is not installed ({type(error).__name__}: {error}); "
+                      "`pip install --no-deps k-diffusion torchsde torchdiffeq trampoline safetensors` adds it")
     return sample_heun, ""
 
 
