@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from restart_lightning.ema import EMA
+from restart_lightning.evaluation.labels import draw_labels
 from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.losses import build_loss
 from restart_lightning.preconditioning import Denoiser, build_preconditioning
@@ -187,10 +188,14 @@ class DiffusionModule(pl.LightningModule):
         return loss
 
     def predict_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        """Samples for the seeds in ``batch`` (global sample indices), with ``predict_sampler``."""
+        """Samples for the seeds in ``batch`` (global sample indices), with ``predict_sampler``;
+        for class-conditional data each sample's class is drawn from its seed."""
         seeds = batch.tolist()
-        shape = tuple(self.trainer.datamodule.data_shape)
-        result = self.predict_sampler(self.denoiser, seeds=seeds, shape=shape, device=self.device)
+        datamodule = self.trainer.datamodule
+        shape = tuple(datamodule.data_shape)
+        # Class-conditional data: one label per sample, drawn from its seed as in the evaluation.
+        labels = draw_labels(seeds, int(getattr(datamodule, "num_classes", 0)), None, self.device)
+        result = self.predict_sampler(self.denoiser, seeds=seeds, shape=shape, labels=labels, device=self.device)
         return result.samples.to(torch.float32)
 
     def configure_optimizers(self):

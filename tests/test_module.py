@@ -119,3 +119,23 @@ def test_networks_that_draw_from_the_global_rng_are_recognised():
     assert not uses_global_rng_in_training(UNet(**small, dropout=0.0))
     assert uses_global_rng_in_training(UNet(**small, dropout=0.1))
     assert uses_global_rng_in_training(UNet(**small, dropout=0.0, num_classes=10, label_dropout=0.1))
+
+
+def test_predict_draws_each_class_label_from_the_sample_seed():
+    """Class-conditional models predict with the labels the evaluation would draw for those seeds."""
+    from types import SimpleNamespace
+
+    from restart_lightning.data import DigitsDataModule
+    from restart_lightning.evaluation.labels import draw_labels
+    from restart_lightning.networks import UNet
+
+    net = UNet(resolution=8, in_channels=1, base_channels=8, channel_mult=[1], num_blocks=1, attn_resolutions=[],
+               dropout=0.0, num_classes=10)
+    module = DiffusionModule(net=net, predict_sampler={"name": "euler", "num_steps": 2})
+    module._trainer = SimpleNamespace(datamodule=DigitsDataModule())
+    seen = []
+    module.model.net.register_forward_pre_hook(lambda m, args: seen.append(args[2].clone()))
+    module.ema.module.net.register_forward_pre_hook(lambda m, args: seen.append(args[2].clone()))
+    samples = module.predict_step(torch.tensor([3, 4, 5]), 0)
+    assert samples.shape == (3, 1, 8, 8)
+    assert seen and all(torch.equal(s, draw_labels([3, 4, 5], 10, None, "cpu")) for s in seen)
