@@ -92,8 +92,11 @@ class ImageClock(pl.Callback):
 
     def __init__(self, warmup: int) -> None:
         self.warmup, self.started, self.ended, self.images = warmup, None, None, 0
+        self.created, self.first_batch = time.perf_counter(), None  # start-up = first_batch - created
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.first_batch is None:
+            self.first_batch = time.perf_counter()
         if trainer.global_step == self.warmup:
             sync()
             self.started = time.perf_counter()
@@ -107,8 +110,11 @@ class ImageClock(pl.Callback):
 
 
 def lightning_images_per_s(root: Path, batch: int, precision: str, channels_last: bool, compile: bool,
-                           steps: int, warmup: int) -> tuple[float, float]:
-    """(images/s, peak GPU memory GiB) of Trainer.fit."""
+                           steps: int, warmup: int) -> tuple[float, float, float, float]:
+    """(images/s, peak GPU memory GiB, start-up s, warm-up s) of Trainer.fit.
+
+    Start-up: from building the Trainer to the first batch; warm-up: the first ``warmup`` steps
+    (cuDNN's kernel selection and compilation, torch.compile)."""
     if DEVICE.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     clock = ImageClock(warmup)
@@ -119,7 +125,8 @@ def lightning_images_per_s(root: Path, batch: int, precision: str, channels_last
             default_root_dir=tmp, callbacks=[clock], log_every_n_steps=100, enable_checkpointing=False,
         )
         trainer.fit(make_module(channels_last, compile), datamodule=make_data(root, batch))
-    return clock.images / (clock.ended - clock.started), peak_memory_gib()
+    return (clock.images / (clock.ended - clock.started), peak_memory_gib(), clock.first_batch - clock.created,
+            clock.started - clock.first_batch)
 
 
 def bare_images_per_s(root: Path, batch: int, steps: int, warmup: int) -> float:
@@ -171,22 +178,25 @@ def training_rows(root: Path, args, variants, with_bare: bool) -> list[list]:
         try:
             warmup = args.compile_warmup if compile else args.warmup
             started = time.perf_counter()
-            ips, mem = lightning_images_per_s(root, args.batch, precision, channels_last, compile, args.steps, warmup)
+            ips, mem, startup, warm = lightning_images_per_s(root, args.batch, precision, channels_last, compile,
+                                                             args.steps, warmup)
             measured[label] = ips
-            rows.append([f"Lightning fit, {label}", f"{ips:.0f}", f"{mem:.1f}", f"{time.perf_counter() - started:.0f}"])
+            rows.append([f"Lightning fit, {label}", f"{ips:.0f}", f"{mem:.1f}", f"{startup:.0f}", f"{warm:.0f}",
+                         f"{time.perf_counter() - started:.0f}"])
         except Exception:  # noqa: BLE001 - a failed variant is reported, the others still run
-            rows.append([f"Lightning fit, {label}", "failed: " + traceback.format_exc(limit=1).splitlines()[-1], "", ""])
+            rows.append([f"Lightning fit, {label}", "failed: " + traceback.format_exc(limit=1).splitlines()[-1]]
+                        + [""] * 4)
         print(rows[-1], flush=True)
     if not with_bare:
         return rows
     try:
         bare = bare_images_per_s(root, args.batch, args.steps, args.warmup)
-        rows.append(["bare loop, bf16 autocast + channels_last", f"{bare:.0f}", "", ""])
+        rows.append(["bare loop, bf16 autocast + channels_last", f"{bare:.0f}"] + [""] * 4)
         config_label = "bf16-mixed + channels_last (the config)"
         if config_label in measured:
-            rows.append(["ratio Lightning (the config) / bare loop", f"{measured[config_label] / bare:.3f}", "", ""])
+            rows.append(["ratio Lightning (the config) / bare loop", f"{measured[config_label] / bare:.3f}"] + [""] * 4)
     except Exception:  # noqa: BLE001
-        rows.append(["bare loop", "failed: " + traceback.format_exc(limit=1).splitlines()[-1], "", ""])
+        rows.append(["bare loop", "failed: " + traceback.format_exc(limit=1).splitlines()[-1]] + [""] * 4)
     print(rows[-1], flush=True)
     return rows
 
@@ -194,7 +204,7 @@ def training_rows(root: Path, args, variants, with_bare: bool) -> list[list]:
 def training_section(rows: list[list], args) -> str:
     return (f"### Training throughput, batch {args.batch}, {args.steps} timed steps after a warm-up of {args.warmup} "
             f"({args.compile_warmup} with compile)\n\n"
-            + markdown_table(["variant", "images/s", "peak GPU memory GiB", "wall s (incl. setup)"], rows))
+            + markdown_table(["variant", "images/s", "peak GPU memory GiB", "start-up s", "warm-up s", "wall s"], rows))
 
 
 SAMPLERS = {
