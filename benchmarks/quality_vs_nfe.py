@@ -56,8 +56,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--digits-config", default=str(REPO / "configs" / "digits.yaml"))
     p.add_argument("--digits-ckpt", default=str(CACHE / "digits.ckpt"))
-    p.add_argument("--digits-budgets", default="10,20,50,100", help="NFE budgets for the digits model")
-    p.add_argument("--digits-n", type=int, default=1000, help="samples per block for the digits model")
+    p.add_argument("--digits-budgets", default="10,20,50", help="NFE budgets for the digits model")
+    p.add_argument("--digits-n", type=int, default=300, help="samples per block for the digits model")
     return p.parse_args()
 
 
