@@ -1,6 +1,6 @@
-"""HOOK for model (c) of quality_vs_nfe.py: the digits model of the image issue.
+"""Model (c) of quality_vs_nfe.py: the digits U-Net of ``configs/digits.yaml``.
 
-It runs only when both exist:
+It runs when both exist:
   1. the experiment config ``configs/digits.yaml`` (``--digits-config``), and
   2. a checkpoint of it (``--digits-ckpt``, default benchmarks/.cache/digits.ckpt), e.g.
      ``python main.py fit --config configs/digits.yaml`` then copy ``logs/.../checkpoints/last.ckpt``.
@@ -38,8 +38,7 @@ def _evaluation_args(config: dict[str, Any]) -> dict[str, Any]:
 def digits_model(config_path: Path, ckpt_path: Path | None, num_samples: int) -> tuple[BenchModel | None, str]:
     """(model, "") if config and checkpoint exist, else (None, why it was skipped)."""
     if not config_path.is_file():
-        return None, (f"skipped: {config_path} does not exist yet (the digits model of the image issue has not "
-                      "landed); nothing else to do here once it has, except training it")
+        return None, f"skipped: no digits config at {config_path}"
     if ckpt_path is None or not ckpt_path.is_file():
         return None, (f"skipped: no digits checkpoint at {ckpt_path}; train one with `python main.py fit --config "
                       f"{config_path}` and pass --digits-ckpt PATH (or copy last.ckpt to that path)")

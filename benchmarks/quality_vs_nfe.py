@@ -3,8 +3,8 @@
 The Restart paper's Figure 1b on our own models:
   (a) ``exact``: the exact denoiser of the 5x5 Gaussian grid (pure discretization error);
   (b) ``mlp``: the toy MLP of configs/toy.yaml (trained now if no --ckpt and nothing cached);
-  (c) ``digits``: HOOK for the digits model of the image issue (see _digits.py; skipped with the
-      reason printed until configs/digits.yaml and a checkpoint exist).
+  (c) ``digits``: the U-Net of configs/digits.yaml (see _digits.py; needs a checkpoint of it in
+      --digits-ckpt, default benchmarks/.cache/digits.ckpt; skipped with the reason printed without one).
 Samplers per budget B: Heun (N = (B+1)//2), DPM-Solver++(2M) (N = B), Euler-Maruyama (N = B),
 EDM's SDE (N = (B+1)//2, churn tuned) and Restart (intervals tuned). Tuning is a small grid
 search on seeds >= 1,000,000 (successive halving), disjoint from the evaluation blocks
