@@ -169,7 +169,10 @@ class SamplerEvaluation(Callback):
         for start in range(share.start, share.stop, self.batch_size):
             seeds = [self.seed_offset + i for i in range(start, min(start + self.batch_size, share.stop))]
             labels = draw_labels(seeds, num_classes, self.class_labels, pl_module.device)
-            result = named.sampler(denoiser, seeds=seeds, shape=shape, labels=labels, device=pl_module.device)
+            try:
+                result = named.sampler(denoiser, seeds=seeds, shape=shape, labels=labels, device=pl_module.device)
+            except FloatingPointError as error:  # say which sampler and seeds, for a rerun of just those
+                raise FloatingPointError(f"{error}; sampler {named.label!r}, seeds {seeds[0]}..{seeds[-1]}") from error
             assert result.nfe == nfe, "a sampler spent a different NFE than it planned"
             samples = result.samples.to(torch.float32)
             self.metrics.update(samples)

@@ -67,3 +67,4 @@ def test_sampler_nonfinite_error_reaches_the_user_as_one_line(trained_checkpoint
     assert code == 1
     [line] = error_lines(err)
     assert line.startswith("error: samples became non-finite at sigma = ")
+    assert "sampler 'heun', seeds 0.." in line
