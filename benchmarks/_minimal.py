@@ -123,3 +123,14 @@ def restart_loop(net, noise: Noise, shape: Sequence[int], sigmas: list[float],
                 for a, b in zip(back[:-1], back[1:]):
                     x = _heun(net, x, a, b)
     return x
+
+
+def minimal_loop(spec: dict, net, noise: Noise, shape: Sequence[int], sigmas: list[float]) -> Tensor:
+    """The loop above that does the arithmetic of the sampler ``spec`` (``build_sampler`` options):
+    heun, edm_sde, or restart with one interval and no restart churn."""
+    if spec["name"] == "heun":
+        return heun_loop(net, noise, shape, sigmas)
+    if spec["name"] == "edm_sde":
+        return edm_sde_loop(net, noise, shape, sigmas, spec["S_churn"], spec["S_min"], spec["S_max"], spec["S_noise"])
+    [[n_restart, k, t_min, t_max]] = spec["restart_intervals"]
+    return restart_loop(net, noise, shape, sigmas, n_restart, k, t_min, t_max)

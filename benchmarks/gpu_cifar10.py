@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 
 from _common import REPO, instantiate, machine_info, markdown_table, median, paired_ratios, time_interleaved, write_result
-from _minimal import BatchNoise, PerSampleNoise, edm_sde_loop, heun_loop, restart_loop
+from _minimal import BatchNoise, PerSampleNoise, minimal_loop
 
 import lightning.pytorch as pl
 import numpy as np
@@ -225,14 +225,8 @@ def sampling_section(args) -> str:
         nfe = sampler.plan(denoiser).nfe
         sigmas = sampler.sigmas(denoiser).tolist()
 
-        def loop(noise, label=label, spec=spec, sigmas=sigmas):
-            if label == "heun":
-                return heun_loop(denoiser, noise, shape, sigmas)
-            if label == "edm_sde":
-                return edm_sde_loop(denoiser, noise, shape, sigmas, spec["S_churn"], spec["S_min"], spec["S_max"],
-                                    spec["S_noise"])
-            [[n_restart, k, t_min, t_max]] = spec["restart_intervals"]
-            return restart_loop(denoiser, noise, shape, sigmas, n_restart, k, t_min, t_max)
+        def loop(noise, spec=spec, sigmas=sigmas):
+            return minimal_loop(spec, denoiser, noise, shape, sigmas)
 
         def synced(fn):
             def run():

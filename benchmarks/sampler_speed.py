@@ -30,7 +30,7 @@ import time
 
 from _common import (TOY_CHECKPOINT, load_ema_denoiser, machine_info, markdown_table, median, paired_ratios,
                      set_threads, time_interleaved, write_result)
-from _minimal import BatchNoise, PerSampleNoise, PrefetchedNoise, edm_sde_loop, heun_loop, restart_loop
+from _minimal import BatchNoise, PerSampleNoise, PrefetchedNoise, minimal_loop
 
 import torch
 
@@ -95,13 +95,7 @@ def variants(label: str, config: dict, denoiser, shape, batch: int, kdiff):
     seeds = list(range(batch))
 
     def loop(noise):
-        if label == "heun":
-            return heun_loop(denoiser, noise, shape, sigmas)
-        if label == "edm_sde":
-            return edm_sde_loop(denoiser, noise, shape, sigmas, config["S_churn"], config["S_min"], config["S_max"],
-                                config["S_noise"])
-        [[n_restart, k, t_min, t_max]] = config["restart_intervals"]
-        return restart_loop(denoiser, noise, shape, sigmas, n_restart, k, t_min, t_max)
+        return minimal_loop(config, denoiser, noise, shape, sigmas)
 
     out = {
         "library": lambda: sampler(denoiser, seeds=seeds, shape=shape).samples,
