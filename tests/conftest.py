@@ -21,3 +21,12 @@ def repo_root() -> Path:
 def _private_cache(tmp_path_factory):
     """Weights and reference statistics go to a temporary cache, never the user's."""
     os.environ["RESTART_LIGHTNING_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other jobs for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

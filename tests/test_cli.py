@@ -1,25 +1,18 @@
 """The command line: every config parses, bad values fail early and name the field."""
 
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
 
-from restart_lightning.cli import main
+from tests.reliability.helpers import run_cli as run_cli_streams
 
 CONFIGS = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 def run_cli(args) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-    return code, out.getvalue() + err.getvalue()
+    """(exit code, stdout and stderr together)."""
+    code, out, err = run_cli_streams(args)
+    return code, out + err
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: Path(p).name)

@@ -10,13 +10,7 @@ import torch
 from restart_lightning.networks.unet import UNet, adm_imagenet64, ddpmpp_cifar10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (and do not fight other jobs for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def count(net: torch.nn.Module) -> int:

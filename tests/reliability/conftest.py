@@ -1,18 +1,13 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.reliability.helpers import run_cli, tiny_args
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than several on a shared machine (and matches the subprocesses)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _tiny_models_on_one_thread(one_thread):
+    """One thread, as in the subprocesses these tests start (``one_thread`` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
