@@ -35,21 +35,18 @@ class EMA(nn.Module):
         self.module.eval()
         return self
 
-    def beta(self, batch_size: int) -> float:
-        half_life = self.half_life
-        if self.rampup_ratio is not None:
-            half_life = min(half_life, float(self.samples_seen + batch_size) * self.rampup_ratio)
-        return 0.5 ** (batch_size / max(half_life, 1e-8))
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, batch_size: int) -> None:
-        # beta is computed on the buffers' device and all tensors move in one fused call: no
-        # host synchronisation and no per-tensor kernel launches in every training step.
+    def beta(self, batch_size: int) -> torch.Tensor:
+        """The decay of the next update, a 0-dim tensor on the buffers' device (no host sync)."""
         seen = self.samples_seen + batch_size
         half_life = torch.full_like(seen, self.half_life)
         if self.rampup_ratio is not None:
             half_life = torch.minimum(half_life, seen * self.rampup_ratio)
-        weight = 1 - 0.5 ** (batch_size / half_life.clamp_min(1e-8))
+        return 0.5 ** (batch_size / half_life.clamp_min(1e-8))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, batch_size: int) -> None:
+        # All tensors move in one fused call: no per-tensor kernel launches in every training step.
+        weight = 1 - self.beta(batch_size)
         ema_params, params = list(self.module.parameters()), [p.detach() for p in model.parameters()]
         if len({p.dtype for p in ema_params + params}) == 1:
             torch._foreach_lerp_(ema_params, params, weight.to(params[0].dtype))
