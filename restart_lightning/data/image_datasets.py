@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from restart_lightning.metrics.images import from_uint8
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageFileDataset",
@@ -32,7 +34,7 @@ ImageItem = tuple[torch.Tensor, torch.Tensor]
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1]; float input is assumed to be in [-1, 1] already."""
     if images.dtype == torch.uint8:
-        return images.to(torch.float32) / 127.5 - 1.0
+        return from_uint8(images)
     return images.to(torch.float32)
 
 

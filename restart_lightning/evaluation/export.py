@@ -10,7 +10,7 @@ from PIL import Image
 from torch import Tensor
 
 from restart_lightning.evaluation.pictures import density_comparison, image_grid
-from restart_lightning.metrics import to_uint8
+from restart_lightning.metrics import from_uint8, to_uint8
 
 
 class SampleWriter:
@@ -58,7 +58,7 @@ class SampleWriter:
 
     def _write_picture(self, samples: np.ndarray, reference: Tensor | None) -> None:
         if samples.ndim == 4:
-            grid = image_grid(torch.from_numpy(samples[:64]).float() / 127.5 - 1)
+            grid = image_grid(from_uint8(torch.from_numpy(samples[:64])))
             Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy()).save(self.directory / "grid.png")
         elif reference is not None and samples.ndim == 2 and samples.shape[1] == 2:
             picture = density_comparison(torch.from_numpy(samples), reference)
