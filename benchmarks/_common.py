@@ -162,8 +162,9 @@ def load_ema_denoiser(checkpoint: str | Path) -> nn.Module:
     the rest of DiffusionModule.
     """
     from restart_lightning.preconditioning import Denoiser, build_preconditioning
+    from restart_lightning.reliability.safe_load import load_checkpoint_file
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint_file(checkpoint, field="checkpoint")
     hp = ckpt["hyper_parameters"]
     denoiser = Denoiser(instantiate(hp["net"]), build_preconditioning(hp["preconditioning"], hp["sigma_data"]))
     prefix = "ema.module."
