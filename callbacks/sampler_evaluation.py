@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from restart_lightning.evaluation.export import SampleWriter
-from restart_lightning.evaluation.labels import draw_labels
+from restart_lightning.evaluation.generation import generate_batches
 from restart_lightning.evaluation.logging import log_pictures, log_scalars, results_table
 from restart_lightning.evaluation.metric_suite import build_metric_suite, reference_points
 from restart_lightning.evaluation.shares import count_label, rank_share
@@ -166,20 +166,15 @@ class SamplerEvaluation(Callback):
         self.metrics.reset()
         pictures: list[Tensor] = []
         nfe, started = named.sampler.plan(denoiser).nfe, time.perf_counter()
-        for start in range(share.start, share.stop, self.batch_size):
-            seeds = [self.seed_offset + i for i in range(start, min(start + self.batch_size, share.stop))]
-            labels = draw_labels(seeds, num_classes, self.class_labels, pl_module.device)
-            try:
-                result = named.sampler(denoiser, seeds=seeds, shape=shape, labels=labels, device=pl_module.device)
-            except FloatingPointError as error:  # say which sampler and seeds, for a rerun of just those
-                raise FloatingPointError(f"{error}; sampler {named.label!r}, seeds {seeds[0]}..{seeds[-1]}") from error
-            assert result.nfe == nfe, "a sampler spent a different NFE than it planned"
-            samples = result.samples.to(torch.float32)
-            self.metrics.update(samples)
+        seeds = [self.seed_offset + i for i in share]
+        for batch in generate_batches(named.sampler, denoiser, seeds, shape=shape, batch_size=self.batch_size,
+                                      device=pl_module.device, num_classes=num_classes,
+                                      class_labels=self.class_labels, label=named.label):
+            self.metrics.update(batch.samples)
             if len(pictures) * self.batch_size < self.num_pictures or self.reference is not None:
-                pictures.append(samples.cpu())
+                pictures.append(batch.samples.cpu())
             if writer is not None:
-                writer.add(seeds, samples)
+                writer.add(batch.seeds, batch.samples)
         seconds = time.perf_counter() - started
         total = int(trainer.strategy.reduce(torch.tensor(len(share), device=pl_module.device), reduce_op="sum"))
         assert total == self.num_samples, f"generated {total} samples instead of {self.num_samples}"

@@ -1,0 +1,62 @@
+"""Generating the samples of one sampler for a list of global seeds, batch by batch.
+
+The one loop shared by everything that evaluates a sampler (the evaluation callback, tuning,
+benchmarks): sample i uses seed i for its latents, its noise and its class label, so a
+sample does not depend on the batch size, the process or the order of the batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from restart_lightning.evaluation.labels import draw_labels
+from restart_lightning.sampling import Sampler
+
+
+@dataclass(frozen=True)
+class GeneratedBatch:
+    """``samples`` (float32, at sigma = 0) of the global ``seeds``, with their ``labels`` (or None)."""
+
+    seeds: list[int]
+    samples: Tensor
+    labels: Tensor | None
+
+
+def generate_batches(
+    sampler: Sampler,
+    denoiser: Any,
+    seeds: Sequence[int],
+    *,
+    shape: Sequence[int],
+    batch_size: int,
+    device: torch.device | str,
+    num_classes: int = 0,
+    class_labels: int | None = None,
+    label: str | None = None,
+) -> Iterator[GeneratedBatch]:
+    """Samples of ``sampler`` for ``seeds`` in batches of at most ``batch_size``.
+
+    Class-conditional data (``num_classes`` > 0) gets one label per seed (or the fixed
+    ``class_labels``). Every batch is checked to spend exactly the planned NFE; a non-finite
+    state raises FloatingPointError naming the sampler (``label``) and the batch's seeds.
+    """
+    seeds = list(seeds)
+    nfe = sampler.plan(denoiser).nfe
+    name = label or sampler.name
+    for start in range(0, len(seeds), batch_size):
+        batch_seeds = seeds[start : start + batch_size]
+        labels = draw_labels(batch_seeds, num_classes, class_labels, device)
+        try:
+            result = sampler(denoiser, seeds=batch_seeds, shape=tuple(shape), labels=labels, device=device)
+        except FloatingPointError as error:  # say which sampler and seeds, for a rerun of just those
+            raise FloatingPointError(
+                f"{error}; sampler {name!r}, seeds {batch_seeds[0]}..{batch_seeds[-1]}"
+            ) from error
+        if result.nfe != nfe:
+            raise RuntimeError(f"sampler {name!r} spent {result.nfe} NFE but planned {nfe}")
+        yield GeneratedBatch(batch_seeds, result.samples.to(torch.float32), labels)
