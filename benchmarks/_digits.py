@@ -28,7 +28,7 @@ from restart_lightning.evaluation.metric_suite import build_metric_suite
 
 
 def _evaluation_args(config: dict[str, Any]) -> dict[str, Any]:
-    """init_args of the config's callbacks.SamplerEvaluation (empty if it has none)."""
+    """init_args of the config's restart_lightning.callbacks.SamplerEvaluation (empty if it has none)."""
     for callback in (config.get("trainer") or {}).get("callbacks") or []:
         if isinstance(callback, dict) and callback.get("class_path", "").endswith("SamplerEvaluation"):
             return dict(callback.get("init_args") or {})

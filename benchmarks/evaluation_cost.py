@@ -1,4 +1,4 @@
-"""Cost of one validation-time evaluation (callbacks.SamplerEvaluation), split into its parts, and
+"""Cost of one validation-time evaluation (restart_lightning.callbacks.SamplerEvaluation), split into its parts, and
 proof that the real data's reference statistics are computed once, not at every evaluation.
 
 Two short ``Trainer.fit`` runs per setup with the real callback, evaluating after every epoch:
@@ -32,7 +32,7 @@ import lightning.pytorch as pl
 import torch.nn.functional as F
 from torch import nn
 
-from callbacks import SamplerEvaluation
+from restart_lightning.callbacks import SamplerEvaluation
 from restart_lightning.data.digits import DigitsDataModule
 from restart_lightning.data.toy_datamodule import ToyDataModule
 from restart_lightning.evaluation.specs import NamedSampler

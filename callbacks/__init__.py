@@ -1,6 +1,9 @@
-"""Lightning callbacks that run around training: sampler evaluation (metrics, pictures, sample files)."""
+"""Short import path for the repository's configs and scripts: ``callbacks.SamplerEvaluation``.
 
-from callbacks.prediction_writer import PredictionWriter
-from callbacks.sampler_evaluation import SamplerEvaluation
+The code lives in ``restart_lightning.callbacks`` (the name installed packages use, so that no
+top-level ``callbacks`` package is installed); this folder is not part of the wheel.
+"""
+
+from restart_lightning.callbacks import PredictionWriter, SamplerEvaluation
 
 __all__ = ["PredictionWriter", "SamplerEvaluation"]

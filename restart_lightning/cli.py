@@ -64,12 +64,12 @@ class RestartCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         if self.subcommand == "predict":
-            from callbacks import PredictionWriter
+            from restart_lightning.callbacks import PredictionWriter
 
             if not any(isinstance(c, PredictionWriter) for c in trainer.callbacks):
                 trainer.callbacks.append(PredictionWriter())
         if self.cli_samplers:
-            from callbacks import SamplerEvaluation
+            from restart_lightning.callbacks import SamplerEvaluation
 
             evaluations = [c for c in trainer.callbacks if isinstance(c, SamplerEvaluation)]
             if not evaluations:

@@ -55,7 +55,7 @@ def test_unknown_cli_sampler_fails_before_anything(trained, capsys):
 
 
 def test_zero_samples_is_refused():
-    from callbacks import SamplerEvaluation
+    from restart_lightning.callbacks import SamplerEvaluation
 
     with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
         SamplerEvaluation(num_samples=0)
@@ -66,7 +66,7 @@ def test_batch_size_does_not_change_the_samples(trained, tmp_path):
     import lightning.pytorch as pl
     import torch
 
-    from callbacks import SamplerEvaluation
+    from restart_lightning.callbacks import SamplerEvaluation
     from restart_lightning.data import ToyDataModule
     from restart_lightning.module import DiffusionModule
     from restart_lightning.networks import MLP
@@ -97,7 +97,7 @@ def test_predict_writes_samples_for_seeds(trained):
 def test_reference_statistics_are_computed_once_and_then_loaded(tmp_path, monkeypatch):
     import lightning.pytorch as pl
 
-    from callbacks import SamplerEvaluation
+    from restart_lightning.callbacks import SamplerEvaluation
     from restart_lightning.data import ToyDataModule
     from restart_lightning.module import DiffusionModule
     from restart_lightning.networks import MLP

@@ -9,7 +9,7 @@ import pytest
 
 from tests.reliability.helpers import TOY, error_lines, run_cli, run_main, snapshot, tiny_args
 
-CALLBACK = "trainer:\n  callbacks:\n    - class_path: callbacks.SamplerEvaluation\n      init_args: {%s}\n"
+CALLBACK = "trainer:\n  callbacks:\n    - class_path: restart_lightning.callbacks.SamplerEvaluation\n      init_args: {%s}\n"
 YAML_FILES = {
     "syntax.yaml": "model:\n  lr: [1, 2\n",
     "unknown_key.yaml": "modle:\n  lr: 0.1\n",

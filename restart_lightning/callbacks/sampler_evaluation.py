@@ -1,6 +1,6 @@
 """Evaluate every configured sampler on the EMA denoiser: metrics, NFE, time, pictures, files.
 
-The callback only orchestrates (STYLE.md guideline 7): it decides when, splits the sample
+The callback only orchestrates: it decides when, splits the sample
 indices between processes, calls the samplers with per-sample seeds, feeds torchmetrics
 metrics (every rank updates and computes, so DDP syncs them) and logs.
 """
