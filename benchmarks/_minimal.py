@@ -4,7 +4,7 @@ The baselines of sampler_speed.py. They call the network exactly as ``run_plan``
 float32, sigma a float32 [B] vector, output back to float64; float64 solver state) and, with
 ``PerSampleNoise``, draw exactly the same noise, so their samples equal the library's bit for bit
 (the script checks it). ``BatchNoise`` is one generator for the whole batch, as in k-diffusion's loops.
-``PrefetchedNoise`` is the proposed fix for the per-sample noise cost (see docs/benchmarks.md).
+``PerDrawNoise`` is the library's noise before the prefetching NoiseSource, for a before/after row.
 """
 
 from __future__ import annotations
@@ -15,22 +15,38 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from restart_lightning.sampling import Plan
 from restart_lightning.sampling.schedules import karras_sigmas
 
 Noise = Callable[[Sequence[int]], Tensor]
 
 
 class PerSampleNoise:
-    """One torch.Generator per sample, as restart_lightning.sampling.NoiseSource."""
+    """The library's per-sample stream, written out here: one torch.Generator per sample, its first
+    call the latents, then the plan's ``count`` injections in calls of max(1, 16384 // size) draws.
 
-    def __init__(self, seeds: Sequence[int], device: str | torch.device = "cpu") -> None:
-        self.device = torch.device(device)
-        self.generators = [torch.Generator(self.device).manual_seed(int(s)) for s in seeds]
+    Everything is drawn at construction and the generators dropped, before the loop calls the
+    network (as the library does when one chunk holds all the injections, which it does here).
+    Called once per draw: the latents first, then each injection in order.
+    """
+
+    def __init__(self, seeds: Sequence[int], shape: Sequence[int], count: int, device: str | torch.device = "cpu") -> None:
+        size, batch = math.prod(shape), len(seeds)
+        per_call = max(1, 16384 // size)
+        self.latents = torch.empty((batch, *shape), dtype=torch.float64, device=device)
+        self.draws = torch.empty((batch, count * size), dtype=torch.float64, device=device)
+        for i, seed in enumerate(seeds):
+            g = torch.Generator(device).manual_seed(int(seed))
+            self.latents[i].normal_(generator=g)
+            for start in range(0, count, per_call):
+                c = min(per_call, count - start)
+                self.draws[i, start * size : (start + c) * size].normal_(generator=g)
+        self.draws = self.draws.view(batch, count, *shape)
+        self.served = -1
 
     def __call__(self, shape: Sequence[int]) -> Tensor:
-        return torch.stack([torch.randn(tuple(shape), generator=g, dtype=torch.float64, device=self.device)
-                            for g in self.generators])
+        out = self.latents if self.served < 0 else self.draws[:, self.served]
+        self.served += 1
+        return out
 
 
 class BatchNoise:
@@ -44,28 +60,21 @@ class BatchNoise:
         return torch.randn((self.batch, *shape), generator=self.generator, dtype=torch.float64, device=self.device)
 
 
-class PrefetchedNoise:
-    """Per-sample noise drawn in ONE call per sample for the whole plan, then served in slices.
+class PerDrawNoise:
+    """The library's stream before the prefetching NoiseSource (one call per sample and draw, the
+    generators alive through the whole run), duck-typing NoiseSource for ``sampler(..., noise=...)``."""
 
-    Duck-types NoiseSource (``len``, ``randn``) so it can be passed as ``sampler(..., noise=...)``.
-    Sample i still depends only on seed i (and the plan); the stream differs from NoiseSource's.
-    """
-
-    def __init__(self, seeds: Sequence[int], plan: Plan, shape: Sequence[int]) -> None:
-        self.seeds, self.shape = list(seeds), tuple(shape)
-        size = math.prod(self.shape)
-        draws = 1 + len(plan.noise_injections)  # the latents, then every injection
-        block = torch.stack([torch.randn(draws * size, generator=torch.Generator().manual_seed(int(s)),
-                                         dtype=torch.float64) for s in self.seeds])
-        self.buffer, self.offset, self.size = block, 0, size
+    def __init__(self, seeds: Sequence[int]) -> None:
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def __len__(self) -> int:
-        return len(self.seeds)
+        return len(self.generators)
 
-    def randn(self, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> Tensor:
-        out = self.buffer[:, self.offset: self.offset + self.size].reshape(len(self.seeds), *shape)
-        self.offset += self.size
-        return out.to(dtype)
+    def randn(self, shape: Sequence[int]) -> Tensor:
+        return torch.stack([torch.randn(tuple(shape), generator=g, dtype=torch.float64) for g in self.generators])
+
+    def injections(self, shape: Sequence[int], count: int):
+        return (self.randn(shape) for _ in range(count))
 
 
 def _denoise(net: Callable[..., Tensor], x: Tensor, t: float) -> Tensor:

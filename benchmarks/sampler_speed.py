@@ -7,15 +7,17 @@ U-Net (restart_lightning.networks.unet.UNet, 8x8x1 like the digits, batch 64). E
 (the three samplers of configs/toy.yaml).
 
 Variants, timed interleaved (A, B, C, D, A, B, ...) and reported as medians and paired ratios:
-  library           sampler(denoiser, seeds=..., shape=...)  (per-sample generators, NoiseSource)
+  library             sampler(denoiser, seeds=..., shape=...)  (NoiseSource: per-sample generators, the
+                      plan's noise prefetched in few calls per generator, generators released before the network)
   minimal/per-sample  _minimal.py loop, same arithmetic and the same per-sample noise: equal samples
-  minimal/batched   the same loop with one generator for the batch (as k-diffusion's loops)
-  library/prefetch  the library with noise=PrefetchedNoise (one draw per sample per run; proposed fix)
+  minimal/batched     the same loop with one generator for the batch (as k-diffusion's loops)
+  library/per-draw    the library with the noise of before the prefetching NoiseSource (one call per sample and
+                      draw, generators alive through the run; _minimal.PerDrawNoise): the before/after row
+  k-diffusion         k_diffusion.sampling.sample_heun where k-diffusion is installed (Heun only)
 Each variant also reports its minor page faults (getrusage): on the toy MLP they show that glibc's
 malloc sometimes serves the ~2.5 MB activations with fresh mmap'd pages at every call and sometimes
-reuses heap memory, depending on the heap's history -- a +-30% effect on the network time that is
-independent of the sampler code.
-  k-diffusion       k_diffusion.sampling.sample_heun where k-diffusion is installed (Heun only)
+reuses heap memory, depending on the heap's history (the per-draw noise's 10,000 live generators make
+it likely) -- a +-30% effect on the network time that is independent of the sampler code.
 A cProfile of one library run per model shows where the time goes.
 """
 
@@ -30,7 +32,7 @@ import time
 
 from _common import (TOY_CHECKPOINT, load_ema_denoiser, machine_info, markdown_table, median, paired_ratios,
                      set_threads, time_interleaved, write_result)
-from _minimal import BatchNoise, PerSampleNoise, PrefetchedNoise, minimal_loop
+from _minimal import BatchNoise, PerDrawNoise, PerSampleNoise, minimal_loop
 
 import torch
 
@@ -97,11 +99,12 @@ def variants(label: str, config: dict, denoiser, shape, batch: int, kdiff):
     def loop(noise):
         return minimal_loop(config, denoiser, noise, shape, sigmas)
 
+    count = len(plan.noise_injections)
     out = {
         "library": lambda: sampler(denoiser, seeds=seeds, shape=shape).samples,
-        "minimal/per-sample": lambda: loop(PerSampleNoise(seeds)),
+        "minimal/per-sample": lambda: loop(PerSampleNoise(seeds, shape, count)),
         "minimal/batched": lambda: loop(BatchNoise(0, batch)),
-        "library/prefetch": lambda: sampler(denoiser, shape=shape, noise=PrefetchedNoise(seeds, plan, shape)).samples,
+        "library/per-draw": lambda: sampler(denoiser, shape=shape, noise=PerDrawNoise(seeds)).samples,
     }
     if kdiff is not None and label == "heun":
         def k_heun():
@@ -126,8 +129,8 @@ def noise_only(sampler, denoiser, shape, batch: int) -> None:
     """What the library spends on randomness alone: NoiseSource for the batch, latents, every injection."""
     noise = NoiseSource(range(batch))
     noise.randn(shape)
-    for _ in sampler.plan(denoiser).noise_injections:
-        noise.randn(shape)
+    for _ in noise.injections(shape, len(sampler.plan(denoiser).noise_injections)):
+        pass
 
 
 def profile(fn, top: int = 12) -> str:
@@ -186,7 +189,7 @@ def main() -> None:
         + "\n".join(f"- {c}" for c in checks) + "\n\n"
         + f"k-diffusion: {'sample_heun timed (Heun rows)' if kdiff is not None else kdiff_note}.\n\n"
         + "### Cost of per-sample noise\n\nNoiseSource for the batch (one torch.Generator per sample), the latents "
-        "and every injection of the plan, timed alone (median of 3), as a share of the library's median time:\n\n"
+        "and every injection of the plan (prefetched), timed alone (median of 3), as a share of the library's median time:\n\n"
         + markdown_table(["model", "sampler", "noise injections", "noise seconds", "share of library time"],
                          noise_rows) + "\n\n"
         + "### Where the time goes\n\n" + "\n\n".join(profiles)

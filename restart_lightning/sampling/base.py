@@ -135,7 +135,9 @@ class Sampler:
         are drawn from the per-sample noise source on ``device`` (default cpu). Noise injections
         come from ``noise`` if given, else from NoiseSource(seeds, latents.device) with seeds
         defaulting to range(B), advanced past one latent-sized draw so that passing
-        ``NoiseSource(seeds).randn(shape)`` as latents gives the same samples as ``shape=``.
+        ``NoiseSource(seeds).randn(shape)`` as latents gives the same samples as ``shape=``
+        (the stream of each sample is defined in ``restart_lightning.sampling.noise``). A
+        NoiseSource serves one call: its generators are released once the plan's noise is drawn.
         ``model_dtype``: see ``resolve_model_dtype``. Latents are scaled by the first sigma here.
         """
         plan = self.plan(denoiser)

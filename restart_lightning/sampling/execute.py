@@ -45,7 +45,8 @@ def run_plan(
 
     The denoiser sees x cast to ``model_dtype``, sigma as a [B] tensor of that dtype and, if
     not None, ``labels=labels``; its output is cast back to float64. Noise is drawn from
-    ``noise`` only where the plan injects it. Raises FloatingPointError at the first op after
+    ``noise`` (``NoiseSource.injections``: prefetched in chunks, generators released after the
+    last chunk) and used only where the plan injects it. Raises FloatingPointError at the first op after
     which the state is non-finite, and RuntimeError if the calls made differ from the plan.
     Runs without autograd.
     """
@@ -59,17 +60,18 @@ def run_plan(
         sigma = torch.full((batch,), t, dtype=model_dtype, device=x_t.device)
         return denoiser(x_t.to(model_dtype), sigma, **extra).to(torch.float64)
 
+    draws = noise.injections(per_sample, len(plan.noise_injections))  # first chunk drawn before any network call
     history = None  # (t_prev, x0_prev) of the previous dpmpp_2m step
     for i, op in enumerate(plan.ops):
         if isinstance(op, Noise):
-            x = x + op.std * noise.randn(per_sample)
+            x = x + op.std * next(draws)
             history = None
         elif op.kind == "dpmpp_2m":
             if op.history and history is None:
                 raise RuntimeError(f"plan op {i} asks for multistep history that does not exist")
             x, history = dpmpp_2m_step(D, x, op.sigma_from, op.sigma_to, history if op.history else None)
         elif op.kind == "euler_maruyama":
-            x = euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * noise.randn(per_sample))
+            x = euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * next(draws))
             history = None
         else:
             x = _PLAIN_STEPS[op.kind](D, x, op.sigma_from, op.sigma_to)

@@ -6,17 +6,15 @@ import torch
 
 from restart_lightning.sampling import EDMStochastic, Heun, NoiseSource
 
+from .streams import batch_streams
 from .toys import Mixture
 
 SEEDS = [3, 17, 42, 1000, 7]
 
 
 def edm_algorithm_2(D, seeds, num_steps, S_churn=0.0, S_min=0.0, S_max=math.inf, S_noise=1.0):
-    """EDM Alg. 2 (Alg. 1 when S_churn = 0), float64, noise from one generator per sample."""
-    generators = [torch.Generator().manual_seed(s) for s in seeds]
-
-    def randn():
-        return torch.stack([torch.randn(2, generator=g, dtype=torch.float64) for g in generators])
+    """EDM Alg. 2 (Alg. 1 when S_churn = 0), float64, noise from one generator per sample
+    (the library's documented stream: latents, then every churn draw, see streams.py)."""
 
     def denoise(x, sigma):
         return D(x, torch.full((x.shape[0],), sigma, dtype=torch.float64))
@@ -26,9 +24,16 @@ def edm_algorithm_2(D, seeds, num_steps, S_churn=0.0, S_min=0.0, S_max=math.inf,
         (sigma_max ** (1 / rho) + i / (num_steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
         for i in range(num_steps)
     ] + [0.0]
-    x = randn() * t[0]
+    gammas = [min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= t[i] <= S_max else 0.0 for i in range(num_steps)]
+    latents, churn = batch_streams(seeds, (2,), sum(g > 0 for g in gammas))
+    draws = iter(churn)
+
+    def randn():
+        return next(draws)
+
+    x = latents * t[0]
     for i in range(num_steps):
-        gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= t[i] <= S_max else 0.0
+        gamma = gammas[i]
         t_hat = t[i] + gamma * t[i]
         if gamma > 0:
             x = x + math.sqrt(t_hat**2 - t[i] ** 2) * S_noise * randn()
