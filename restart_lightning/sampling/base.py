@@ -141,22 +141,25 @@ class Sampler:
         ``model_dtype``: see ``resolve_model_dtype``. Latents are scaled by the first sigma here.
         """
         plan = self.plan(denoiser)
+        count = len(plan.noise_injections)
         if latents is None:
             if shape is None or (seeds is None and noise is None):
                 raise ValueError("pass latents, or a per-sample shape together with seeds (or a NoiseSource)")
             noise = noise if noise is not None else NoiseSource(seeds, device or "cpu")
-            latents = noise.randn(shape)
+            latents, injections = noise.draw(shape, count)
         elif noise is None:
             noise = NoiseSource(range(latents.shape[0]) if seeds is None else seeds, latents.device)
-            if plan.noise_injections:
-                noise.randn(latents.shape[1:])  # continue after the latents' own draw
+            # continue after the latents' own draw
+            injections = noise.draw(latents.shape[1:], count)[1] if count else iter(())
+        else:
+            injections = noise.injections(latents.shape[1:], count)
         if len(noise) != latents.shape[0]:
             raise ValueError(f"seeds: got {len(noise)} seeds for a batch of {latents.shape[0]} latents")
         if labels is not None and labels.shape[:1] != latents.shape[:1]:
             raise ValueError(f"labels: shape {tuple(labels.shape)} does not match batch size {latents.shape[0]}")
         x = latents.to(torch.float64) * plan.sigma_start
         dtype = resolve_model_dtype(denoiser, model_dtype)
-        samples = run_plan(plan, denoiser, x, noise, labels=labels, model_dtype=dtype)
+        samples = run_plan(plan, denoiser, x, injections, labels=labels, model_dtype=dtype)
         return SampleResult(samples, plan.nfe, plan)
 
     def to_config(self) -> dict[str, Any]:

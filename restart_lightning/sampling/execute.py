@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .noise import NoiseSource
 from .plan import Noise, Plan
 from .steps import dpmpp_2m_step, euler_maruyama_step, euler_step, heun_step
 
@@ -36,7 +36,7 @@ def run_plan(
     plan: Plan,
     denoiser: DenoiserFn,
     x: Tensor,
-    noise: NoiseSource,
+    injections: Iterable[Tensor],
     *,
     labels: Optional[Tensor] = None,
     model_dtype: torch.dtype = torch.float32,
@@ -44,9 +44,9 @@ def run_plan(
     """Execute ``plan`` from the float64 state ``x`` (already at level plan.sigma_start).
 
     The denoiser sees x cast to ``model_dtype``, sigma as a [B] tensor of that dtype and, if
-    not None, ``labels=labels``; its output is cast back to float64. Noise is drawn from
-    ``noise`` (``NoiseSource.injections``: prefetched in chunks, generators released after the
-    last chunk) and used only where the plan injects it. Raises FloatingPointError at the first op after
+    not None, ``labels=labels``; its output is cast back to float64. ``injections`` are the
+    plan's standard-normal draws in plan order, [B, ...] each (``NoiseSource.draw`` or
+    ``NoiseSource.injections``), used where the plan injects noise. Raises FloatingPointError at the first op after
     which the state is non-finite, and RuntimeError if the calls made differ from the plan.
     Runs without autograd.
     """
@@ -60,18 +60,25 @@ def run_plan(
         sigma = torch.full((batch,), t, dtype=model_dtype, device=x_t.device)
         return denoiser(x_t.to(model_dtype), sigma, **extra).to(torch.float64)
 
-    draws = noise.injections(per_sample, len(plan.noise_injections))  # first chunk drawn before any network call
+    draws = iter(injections)
+
+    def z(i: int) -> Tensor:
+        drawn = next(draws, None)
+        if drawn is None:
+            raise RuntimeError(f"plan op {i} injects noise but the injections ran out")
+        return drawn
+
     history = None  # (t_prev, x0_prev) of the previous dpmpp_2m step
     for i, op in enumerate(plan.ops):
         if isinstance(op, Noise):
-            x = x + op.std * next(draws)
+            x = x + op.std * z(i)
             history = None
         elif op.kind == "dpmpp_2m":
             if op.history and history is None:
                 raise RuntimeError(f"plan op {i} asks for multistep history that does not exist")
             x, history = dpmpp_2m_step(D, x, op.sigma_from, op.sigma_to, history if op.history else None)
         elif op.kind == "euler_maruyama":
-            x = euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * next(draws))
+            x = euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * z(i))
             history = None
         else:
             x = _PLAIN_STEPS[op.kind](D, x, op.sigma_from, op.sigma_to)

@@ -22,7 +22,7 @@ The block size is part of the stream; how many blocks are held at once (``max_by
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -49,14 +49,20 @@ def injection_chunks(size: int, count: int, batch: int, max_bytes: int = MAX_PRE
 
 
 class NoiseSource:
-    """One ``torch.Generator`` per sample on ``device``, generator i seeded with ``seeds[i]``.
+    """The per-sample streams of ``seeds`` on ``device``: sample i's generator is seeded with ``seeds[i]``.
 
-    ``randn`` gives one draw per sample (the latents); ``injections`` then serves a plan's
-    injections, prefetched in chunks of at most ``max_bytes`` (see ``injection_chunks``), and
-    releases the generators as soon as the last chunk is drawn -- before the network runs
-    whenever one chunk holds them all. A source serves one run; after ``injections`` it is
-    spent. Generators on different devices produce different streams: a sample is reproducible
-    for a given device type.
+    ``draw(shape, count)`` gives a run's latents and its ``count`` injections (prefetched in
+    chunks of at most ``max_bytes``, see ``injection_chunks``); ``randn`` draws one more value
+    per sample and ``injections`` continues after earlier draws. A source serves one run: it is
+    spent once the last chunk is drawn. Generators on different devices produce different
+    streams: a sample is reproducible for a given device type.
+
+    Memory behaviour, the reason for the design: thousands of live generators (2.5 KB of state
+    each) fragment the heap, after which glibc may serve the network's activations with fresh
+    pages at every call (+30% on a tiny MLP at batch 10,000). So no generator per sample is
+    kept: a pass over the samples re-seeds one generator per sample and replays that sample's
+    earlier calls, if any, before drawing. Only a plan whose injections need more than one chunk
+    (large images) keeps one generator per sample, from the first chunk to the last.
     """
 
     def __init__(
@@ -69,68 +75,109 @@ class NoiseSource:
             raise ValueError(f"max_bytes = {max_bytes!r} is invalid; allowed: an int >= 1")
         self.seeds, self.max_bytes = seeds, max_bytes
         self.device = torch.device(device)
-        self._generators: list[torch.Generator] | None = [
-            torch.Generator(self.device).manual_seed(s) for s in seeds
-        ]
+        self._history: list[Callable[[torch.Generator], object]] = []  # every sample's calls so far, to replay
+        self._generators: list[torch.Generator] | None = None  # kept only between the chunks of a long plan
+        self.spent = False  # True once the last chunk of injections is drawn
 
     def __len__(self) -> int:
         return len(self.seeds)
 
-    @property
-    def spent(self) -> bool:
-        """True once ``injections`` has drawn everything and the generators are released."""
-        return self._generators is None
-
-    def _live_generators(self) -> list[torch.Generator]:
-        if self._generators is None:
-            raise RuntimeError(
-                "NoiseSource: this source served a run and released its generators; make a new NoiseSource(seeds)"
-            )
-        return self._generators
+    def _each_generator(self) -> Iterator[torch.Generator]:
+        """Every sample's generator in order, positioned after the calls already made."""
+        if self.spent:
+            raise RuntimeError("NoiseSource: this source has served a run; make a new NoiseSource(seeds)")
+        if self._generators is not None:
+            yield from self._generators
+            return
+        g = torch.Generator(self.device)
+        for seed in self.seeds:
+            g.manual_seed(seed)
+            for call in self._history:
+                call(g)
+            yield g
 
     def randn(self, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> Tensor:
-        """Standard normal draws of per-sample ``shape``: a tensor [len(seeds), *shape], one call per generator."""
+        """Standard normal draws of per-sample ``shape``: a tensor [len(seeds), *shape], one call per sample."""
         out = torch.empty((len(self), *shape), dtype=dtype, device=self.device)
-        for g, row in zip(self._live_generators(), out):
-            row.normal_(generator=g)  # = torch.randn(shape, generator=g): same kernel on a contiguous row
+        for g, row in zip(self._each_generator(), out):
+            row.normal_(generator=g)  # = torch.randn(shape, generator=g): the same kernel on a contiguous row
+        self._remember_normal(math.prod(shape), dtype)
         return out
 
     def randint(self, high: int, shape: Sequence[int] = ()) -> Tensor:
         """Integers uniform in [0, high) of per-sample ``shape``: int64 [len(seeds), *shape]."""
-        return torch.stack(
-            [torch.randint(high, tuple(shape), generator=g, device=self.device) for g in self._live_generators()]
-        )
+        shape = tuple(shape)
+        out = torch.stack([torch.randint(high, shape, generator=g, device=self.device) for g in self._each_generator()])
+        self._history.append(lambda g: torch.randint(high, shape, generator=g, device=self.device))
+        return out
+
+    def draw(self, shape: Sequence[int], count: int) -> tuple[Tensor, Iterator[Tensor]]:
+        """A run's float64 latents [len(seeds), *shape] and its ``count`` injections (see ``injections``),
+        the latents and the first chunk in one pass over the samples."""
+        return self._start(tuple(shape), count, with_latents=True)
 
     def injections(self, shape: Sequence[int], count: int) -> Iterator[Tensor]:
         """The ``count`` injection draws of a plan, each float64 [len(seeds), *shape], in plan order.
 
-        The first chunk is drawn here, before the caller's first network call; the generators
-        are released right after the last chunk is drawn (immediately when ``count`` is 0).
+        The first chunk is drawn here, before the caller's first network call; the source is
+        spent right after the last chunk is drawn (immediately when ``count`` is 0).
         """
-        generators = self._live_generators()
+        return self._start(tuple(shape), count, with_latents=False)[1]
+
+    def _start(self, shape: tuple[int, ...], count: int, with_latents: bool):
         size = math.prod(shape)
         chunks = injection_chunks(size, count, len(self), self.max_bytes)
-        first = self._draw_chunk(generators, chunks[0], size) if chunks else None
+        latents = torch.empty((len(self), *shape), dtype=torch.float64, device=self.device) if with_latents else None
+        if len(chunks) > 1:  # later chunks continue each sample's generator: keep them until the last
+            self._generators = list(self._fresh_generators())
+        first = torch.empty((len(self), sum(chunks[0]) * size), dtype=torch.float64, device=self.device) if chunks else None
+        rows = [r for r in (latents, first) if r is not None]
+        for g, *per_sample in zip(self._each_generator(), *rows):
+            if latents is not None:
+                per_sample[0].normal_(generator=g)
+            if first is not None:
+                _fill_blocks(per_sample[-1], chunks[0], size, g)
+        if latents is not None:
+            self._remember_normal(size, torch.float64)
         if len(chunks) <= 1:
-            self._generators = generators = None
-        return self._serve(first, chunks, generators, tuple(shape), size)
+            self._release()
+        return latents, self._serve(first, chunks, shape, size)
 
-    def _draw_chunk(self, generators: list[torch.Generator], blocks: list[int], size: int) -> Tensor:
-        """[len(seeds), sum(blocks) * size]: each sample's blocks, one generator call per block."""
-        out = torch.empty((len(self), sum(blocks) * size), dtype=torch.float64, device=self.device)
-        for g, row in zip(generators, out):
-            start = 0
-            for block in blocks:
-                row[start : start + block * size].normal_(generator=g)
-                start += block * size
-        return out
+    def _fresh_generators(self) -> Iterator[torch.Generator]:
+        for seed in self.seeds:
+            g = torch.Generator(self.device).manual_seed(seed)
+            for call in self._history:
+                call(g)
+            yield g
 
-    def _serve(self, first, chunks, generators, shape, size) -> Iterator[Tensor]:
+    def _remember_normal(self, size: int, dtype: torch.dtype) -> None:
+        scratch = torch.empty(size, dtype=dtype, device=self.device)
+        self._history.append(lambda g: scratch.normal_(generator=g))
+
+    def _release(self) -> None:
+        self._generators, self._history, self.spent = None, [], True
+
+    def _serve(self, first: Tensor | None, chunks: list[list[int]], shape: tuple[int, ...], size: int) -> Iterator[Tensor]:
         for k, blocks in enumerate(chunks):
-            chunk = first if k == 0 else self._draw_chunk(generators, blocks, size)
-            first = None  # hold one chunk at a time
+            if k == 0:
+                chunk, first = first, None  # hold one chunk at a time
+            else:
+                chunk = torch.empty((len(self), sum(blocks) * size), dtype=torch.float64, device=self.device)
+                for g, row in zip(self._each_generator(), chunk):
+                    _fill_blocks(row, blocks, size, g)
             if k == len(chunks) - 1:
-                self._generators = generators = None
+                self._release()
             draws = chunk.view(len(self), sum(blocks), *shape)
             for j in range(draws.shape[1]):
                 yield draws[:, j]
+
+
+def _fill_blocks(row: Tensor, blocks: list[int], size: int, g: torch.Generator) -> None:
+    """One sample's blocks into its contiguous ``row``: one generator call per block."""
+    if len(blocks) == 1:
+        row.normal_(generator=g)
+        return
+    start = 0
+    for block in blocks:
+        row[start : start + block * size].normal_(generator=g)
+        start += block * size

@@ -68,11 +68,15 @@ def _image_sampler():
 
 
 @pytest.mark.parametrize("shape, count", [((2,), 7), ((3, 7, 7), 250), (IMAGE, 12), ((1, 130, 130), 3), ((5,), 0)])
-def test_prefetched_draws_equal_the_documented_per_sample_stream(shape, count):
+@pytest.mark.parametrize("in_one_pass", [True, False], ids=["draw", "randn+injections"])
+def test_prefetched_draws_equal_the_documented_per_sample_stream(shape, count, in_one_pass):
     seeds = [11, 0, 2**40 + 3]
-    source = NoiseSource(seeds)
-    latents = source.randn(shape)
-    draws = list(source.injections(shape, count))
+    source = NoiseSource(seeds, max_bytes=2**20)  # (1, 130, 130): one draw per chunk
+    if in_one_pass:
+        latents, draws = source.draw(shape, count)
+    else:
+        latents, draws = source.randn(shape), source.injections(shape, count)
+    draws = list(draws)
     ref_latents, ref_draws = batch_streams(seeds, shape, count)
     assert torch.equal(latents, ref_latents)
     assert len(draws) == count and all(torch.equal(a, b) for a, b in zip(draws, ref_draws))
@@ -127,16 +131,33 @@ def test_prefetched_noise_stays_within_its_memory_bound_for_large_images():
     assert len(held) > 1 and max(held.values()) <= limit
 
 
-def test_generators_are_released_once_the_plan_noise_is_drawn():
-    source = NoiseSource(range(10_000))
-    source.randn((2,))
+def test_no_generator_per_sample_lives_unless_the_plan_needs_several_chunks(monkeypatch):
+    made = []
+    real = torch.Generator
+
+    def counting(*args):
+        made.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(torch, "Generator", counting)
+    source = NoiseSource(range(1000))
+    latents = source.randn((2,))
     draws = source.injections((2,), 5)
-    assert source.spent  # all five fit in one chunk: released before the first draw is used
-    assert len(list(draws)) == 5
-    with pytest.raises(RuntimeError, match="released its generators"):
+    assert source.spent  # all five fit in one chunk: drawn before the first network call
+    assert len(made) <= 2  # one re-seeded generator per pass, not one per sample
+    served = list(draws)
+    with pytest.raises(RuntimeError, match="has served a run"):
         source.randn((2,))
+    monkeypatch.setattr(torch, "Generator", real)
+    ref_latents, ref_draws = batch_streams(range(1000), (2,), 5)
+    assert torch.equal(latents, ref_latents) and all(torch.equal(a, b) for a, b in zip(served, ref_draws, strict=True))
+
+    made.clear()
+    monkeypatch.setattr(torch, "Generator", counting)
     chunked = NoiseSource(range(2), max_bytes=1)
+    chunked.randn((1, 128, 128))
     draws = chunked.injections((1, 128, 128), 3)  # 16384 elements: one draw per block and chunk
+    assert len(made) >= 2  # one per sample, kept between the chunks
     next(draws), next(draws)
     assert not chunked.spent
     next(draws)
