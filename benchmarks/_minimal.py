@@ -76,6 +76,9 @@ class PerDrawNoise:
     def injections(self, shape: Sequence[int], count: int):
         return (self.randn(shape) for _ in range(count))
 
+    def draw(self, shape: Sequence[int], count: int):
+        return self.randn(shape), self.injections(shape, count)
+
 
 def _denoise(net: Callable[..., Tensor], x: Tensor, t: float) -> Tensor:
     sigma = torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)

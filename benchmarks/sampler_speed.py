@@ -30,7 +30,7 @@ import pstats
 import resource
 import time
 
-from _common import (TOY_CHECKPOINT, load_ema_denoiser, machine_info, markdown_table, median, paired_ratios,
+from _common import (TOY_CHECKPOINT, iqr, load_ema_denoiser, machine_info, markdown_table, median, paired_ratios,
                      set_threads, time_interleaved, write_result)
 from _minimal import BatchNoise, PerDrawNoise, PerSampleNoise, minimal_loop
 
@@ -127,9 +127,8 @@ def with_faults(fn, faults: list):
 
 def noise_only(sampler, denoiser, shape, batch: int) -> None:
     """What the library spends on randomness alone: NoiseSource for the batch, latents, every injection."""
-    noise = NoiseSource(range(batch))
-    noise.randn(shape)
-    for _ in noise.injections(shape, len(sampler.plan(denoiser).noise_injections)):
+    _, injections = NoiseSource(range(batch)).draw(shape, len(sampler.plan(denoiser).noise_injections))
+    for _ in injections:
         pass
 
 
@@ -155,7 +154,7 @@ def main() -> None:
     set_threads(args.threads)
     info, started = machine_info(), time.perf_counter()
     kdiff, kdiff_note = k_diffusion_heun()
-    rows, profiles, checks, notes, noise_rows = [], [], [], [], []
+    rows, profiles, checks, notes, noise_rows, kd_rows = [], [], [], [], [], []
     for model_name, description, denoiser, shape, batch in models(args.batch_toy, args.batch_unet):
         notes.append(f"- {model_name}: {description}; batch {batch}")
         for label, config in SAMPLERS.items():
@@ -170,15 +169,22 @@ def main() -> None:
                                                  warmup=0)["noise"])
             noise_rows.append([model_name, label, len(sampler.plan(denoiser).noise_injections), f"{noise_cost:.3f}",
                                f"{noise_cost / median(times['library']):.1%}"])
+            if "k-diffusion" in times:
+                per_round = [t / k for t, k in zip(times["library"], times["k-diffusion"])]
+                kd_rows.append([model_name, label, sampler.plan(denoiser).nfe, f"{median(per_round):.3f}",
+                                "{:.2f}-{:.2f}".format(*iqr(per_round))])
             for variant, ts in times.items():
+                per_round = [t / b for t, b in zip(ts, times["minimal/per-sample"])]
+                low, high = iqr(per_round)
                 rows.append([model_name, label, sampler.plan(denoiser).nfe, variant, median(ts),
-                             f"{ratios[variant]:.3f}", f"{ratios_batched[variant]:.3f}",
+                             f"{ratios[variant]:.3f}", f"{low:.2f}-{high:.2f}", f"{ratios_batched[variant]:.3f}",
                              f"{median(faults[variant][1:]):.0f}"])
             print(f"{model_name} {label}: " + ", ".join(f"{v} {median(t):.2f}s" for v, t in times.items()), flush=True)
         profiles.append(f"#### {model_name}, restart, library (cProfile, sorted by own time)\n\n```\n"
                         + profile(fns["library"]) + "\n```")
     table = markdown_table(
-        ["model", "sampler", "NFE", "variant", "median s", "ratio vs minimal/per-sample", "ratio vs minimal/batched",
+        ["model", "sampler", "NFE", "variant", "median s", "ratio vs minimal/per-sample",
+         "per-round ratio vs minimal/per-sample, 25th-75th percentile", "ratio vs minimal/batched",
          "minor page faults (median)"],
         rows)
     body = (
@@ -188,6 +194,9 @@ def main() -> None:
         + "Equality checks (same arithmetic and noise => identical samples):\n\n"
         + "\n".join(f"- {c}" for c in checks) + "\n\n"
         + f"k-diffusion: {'sample_heun timed (Heun rows)' if kdiff is not None else kdiff_note}.\n\n"
+        + ("Library / k-diffusion `sample_heun`, paired per round:\n\n"
+           + markdown_table(["model", "sampler", "NFE", "median ratio", "25th-75th percentile"], kd_rows) + "\n\n"
+           if kd_rows else "")
         + "### Cost of per-sample noise\n\nNoiseSource for the batch (one torch.Generator per sample), the latents "
         "and every injection of the plan (prefetched), timed alone (median of 3), as a share of the library's median time:\n\n"
         + markdown_table(["model", "sampler", "noise injections", "noise seconds", "share of library time"],
