@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 import warnings
 
+from lightning.pytorch import LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from restart_lightning.adapters.evaluation_module import refuse_training
 from restart_lightning.module import DiffusionModule
 from restart_lightning.precision import resolve_precision
 from restart_lightning.reliability import (
@@ -30,9 +32,12 @@ class RestartCLI(LightningCLI):
         # Built now, so a bad sampler name or option fails before anything is instantiated.
         self.cli_samplers = build_cli_samplers(sampler_specs) if sampler_specs else []
         kwargs.setdefault("subclass_mode_data", True)
+        # Any LightningModule by class_path (e.g. restart_lightning.adapters.DiffusersModule); a config
+        # without one means DiffusionModule (the default set in add_arguments_to_parser).
+        kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": False})
         kwargs.setdefault("parser_class", OneLineErrorParser)
-        super().__init__(DiffusionModule, *args, **kwargs)
+        super().__init__(LightningModule, *args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -41,6 +46,7 @@ class RestartCLI(LightningCLI):
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "step{step:07d}",
                 "checkpoint.auto_insert_metric_name": False,
+                "model": {"class_path": f"{DiffusionModule.__module__}.{DiffusionModule.__name__}"},
                 "trainer.logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                     "init_args": {"save_dir": "logs", "name": "default"},
@@ -56,6 +62,7 @@ class RestartCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        refuse_training(self.subcommand, config.get("model"))  # evaluation-only models: before they load
         resolve_precision(config.trainer)  # bf16-mixed in a config means float32 on the CPU
 
     def after_instantiate_classes(self) -> None:

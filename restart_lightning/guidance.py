@@ -49,6 +49,11 @@ class GuidedDenoiser(nn.Module):
     def sigma_data(self) -> float:
         return self.denoiser.sigma_data
 
+    @property
+    def latent_space(self) -> Any:
+        """The wrapped denoiser's latent space (a latent model's VAE), or None."""
+        return getattr(self.denoiser, "latent_space", None)
+
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             raise ValueError("GuidedDenoiser needs class labels (int64 [B]); got labels=None")

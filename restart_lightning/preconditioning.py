@@ -31,6 +31,9 @@ class Preconditioning:
     name = "base"
     sigma_min: float = 0.0
     sigma_max: float = math.inf
+    # The dtype the network receives c_noise in; None: the input's. Discrete-time networks take
+    # fractional timesteps up to ~1000, which float16 would round to the nearest 0.5.
+    c_noise_dtype: torch.dtype | None = None
 
     def __init__(self, sigma_data: float = 0.5) -> None:
         if not sigma_data > 0:
@@ -157,5 +160,6 @@ class Denoiser(nn.Module):
     def forward(self, x: Tensor, sigma: Tensor | float, labels: Tensor | None = None) -> Tensor:
         sigma_b = _broadcast(sigma, x).to(torch.float64 if x.dtype == torch.float64 else torch.float32)
         s = self.preconditioning.scalings(sigma_b)
-        f = self.net((s.c_in * x).to(x.dtype), s.c_noise.reshape(-1).to(x.dtype), labels)
+        c_noise = s.c_noise.reshape(-1).to(self.preconditioning.c_noise_dtype or x.dtype)
+        f = self.net((s.c_in * x).to(x.dtype), c_noise, labels)
         return (s.c_skip * x + s.c_out * f.to(s.c_out.dtype)).to(x.dtype)

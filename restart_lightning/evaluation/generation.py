@@ -44,19 +44,24 @@ def generate_batches(
     Class-conditional data (``num_classes`` > 0) gets one label per seed (or the fixed
     ``class_labels``). Every batch is checked to spend exactly the planned NFE; a non-finite
     state raises FloatingPointError naming the sampler (``label``) and the batch's seeds.
+    ``shape`` is the data's; a latent model's denoiser (one with a ``latent_space``) is sampled in
+    its latent shape and the samples are decoded to data before they are yielded.
     """
     seeds = list(seeds)
     nfe = sampler.plan(denoiser).nfe
     name = label or sampler.name
+    latent_space = getattr(denoiser, "latent_space", None)
+    state_shape = tuple(shape) if latent_space is None else latent_space.shape(shape)
     for start in range(0, len(seeds), batch_size):
         batch_seeds = seeds[start : start + batch_size]
         labels = draw_labels(batch_seeds, num_classes, class_labels, device)
         try:
-            result = sampler(denoiser, seeds=batch_seeds, shape=tuple(shape), labels=labels, device=device)
+            result = sampler(denoiser, seeds=batch_seeds, shape=state_shape, labels=labels, device=device)
         except FloatingPointError as error:  # say which sampler and seeds, for a rerun of just those
             raise FloatingPointError(
                 f"{error}; sampler {name!r}, seeds {batch_seeds[0]}..{batch_seeds[-1]}"
             ) from error
         if result.nfe != nfe:
             raise RuntimeError(f"sampler {name!r} spent {result.nfe} NFE but planned {nfe}")
-        yield GeneratedBatch(batch_seeds, result.samples.to(torch.float32), labels)
+        samples = result.samples if latent_space is None else latent_space.decode(result.samples)
+        yield GeneratedBatch(batch_seeds, samples.to(torch.float32), labels)

@@ -44,8 +44,9 @@ def build_metric_suite(
         )
     low_dim = is_low_dimensional(shape)
     kind = ("identity" if low_dim else "inception") if feature_extractor == "auto" else feature_extractor
-    if reference_stats == "auto":
-        reference_stats = reference_cache_path(datamodule, kind, num_reference_samples)
+    if reference_stats == "auto":  # a datamodule without real data (EvaluationDataModule) names its file
+        reference_stats = getattr(datamodule, "reference_stats", None) or reference_cache_path(
+            datamodule, kind, num_reference_samples)
     frechet = FrechetDistance(
         feature=kind,
         reference_stats_path=reference_stats,

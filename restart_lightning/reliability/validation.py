@@ -88,11 +88,27 @@ def resolve_ckpt_path(cli) -> None:
     if str(ckpt_path) in SPECIAL_CKPT_PATHS or "://" in str(ckpt_path):
         return
     checkpoint = load_checkpoint_file(ckpt_path, mmap=True)
-    check_hyperparameters(checkpoint, cli.model_class or object, ckpt_path)
+    model_config = config.get("model")
+    check_hyperparameters(checkpoint, _selected_model_class(model_config, cli.model_class), ckpt_path)
     cli._reliability_checkpoint = (ckpt_path, checkpoint)
     verb = "resuming from" if subcommand == "fit" else "loading"
     _say(f"{verb} {ckpt_path} (step {checkpoint.get('global_step')})")
-    _note_replaced_model_settings(config.get("model"), checkpoint.get("hyper_parameters") or {})
+    init_args = model_config.get("init_args", model_config) if model_config is not None else None
+    _note_replaced_model_settings(init_args, checkpoint.get("hyper_parameters") or {})
+
+
+def _selected_model_class(model_config: Any, default: type | None) -> type:
+    """The LightningModule class the config selects (``model.class_path`` in subclass mode), else ``default``."""
+    class_path = model_config.get("class_path") if model_config is not None else None
+    if isinstance(class_path, str) and "." in class_path:
+        import importlib
+
+        module_name, _, name = class_path.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError):
+            pass  # the parser reports a bad class_path
+    return default or object
 
 
 def _plain(value: Any) -> Any:
