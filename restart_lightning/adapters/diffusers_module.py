@@ -71,9 +71,11 @@ class DiffusersModule(EvaluationModule):
     def conditioning(self) -> Any:
         return self.adapted.net.conditioning
 
-    def setup(self, stage: str) -> None:
-        """Check that the data's conditioning fits the model; tokenise the data's prompts."""
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
+    def check_data(self, datamodule: Any) -> None:
+        """ValueError (naming the data field) if the data's shape or conditioning does not fit the model.
+
+        Run by the command line before anything is built or written, and again by ``setup``.
+        """
         num_labels = int(getattr(datamodule, "num_classes", 0) or 0)
         prompts = getattr(datamodule, "prompts", None)
         conditioning = self.conditioning
@@ -81,7 +83,6 @@ class DiffusersModule(EvaluationModule):
             if not prompts:
                 raise ValueError("data.prompts: this model is text-conditional; give the data a prompts file "
                                  "(one prompt per line)")
-            conditioning.set_prompts(*tokenize_prompts(self.tokenizer, prompts))
         elif prompts:
             raise ValueError("data.prompts: this model has no text encoder; remove the prompts file")
         elif isinstance(conditioning, ClassConditioning):
@@ -90,5 +91,18 @@ class DiffusersModule(EvaluationModule):
                                  f"class embeddings; give 1..{conditioning.num_classes} classes, got {num_labels}")
         elif num_labels:
             raise ValueError(f"data.num_classes: this model is unconditional; set 0, got {num_labels}")
-        if datamodule is not None and self.adapted.latent_space is not None:
-            self.adapted.latent_space.shape(datamodule.data_shape)  # a shape the VAE cannot decode fails here
+        shape = tuple(int(s) for s in datamodule.data_shape)
+        if self.adapted.latent_space is not None:
+            self.adapted.latent_space.shape(shape)  # a shape the VAE cannot decode fails here
+        elif shape[0] != int(self.adapted.net.unet.config.in_channels):
+            raise ValueError(f"data.data_shape: {list(shape)} does not fit the model, which takes images of "
+                             f"{self.adapted.net.unet.config.in_channels} channels")
+
+    def setup(self, stage: str) -> None:
+        """Check the data against the model; give the text encoder the data's prompts."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is None:
+            return
+        self.check_data(datamodule)
+        if isinstance(self.conditioning, PromptConditioning):
+            self.conditioning.set_prompts(*tokenize_prompts(self.tokenizer, datamodule.prompts))

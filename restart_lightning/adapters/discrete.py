@@ -36,7 +36,8 @@ class DiscreteVPPreconditioning(Preconditioning):
 
     Args:
         alphas_cumprod: alphabar_t for t = 0..T-1 (strictly decreasing, in (0, 1]); a last value of 0
-            (zero terminal SNR) is raised to 2^-24 as diffusers does.
+            (zero terminal SNR) is raised to min(2^-24, alphabar_{T-2} / 2): 2^-24 as diffusers' Euler
+            scheduler does, lower where that would not stay below the previous level.
         prediction_type: what the network predicts: ``epsilon``, ``v_prediction`` or ``sample``.
         sigma_data: the data's standard deviation; only read by tuning (the scalings do not use it).
     """
@@ -53,8 +54,8 @@ class DiscreteVPPreconditioning(Preconditioning):
         alphabar = torch.as_tensor(alphas_cumprod, dtype=torch.float64).flatten().clone()
         if alphabar.numel() < 2:
             raise ValueError(f"alphas_cumprod: need at least 2 levels, got {alphabar.numel()}")
-        if alphabar[-1] == 0:
-            alphabar[-1] = ZERO_SNR_ALPHABAR
+        if alphabar[-1] == 0:  # zero terminal SNR: a finite sigma_max below which the levels still decrease
+            alphabar[-1] = min(ZERO_SNR_ALPHABAR, float(alphabar[-2]) / 2)
         if not (bool((alphabar > 0).all()) and bool((alphabar <= 1).all()) and bool((alphabar.diff() < 0).all())):
             raise ValueError("alphas_cumprod must decrease strictly and lie in (0, 1] (every beta in (0, 1))")
         self.prediction_type = prediction_type

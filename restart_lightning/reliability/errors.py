@@ -149,6 +149,7 @@ def condense_parser_message(message: str) -> str:
     keys, problem, given = _condense(message.splitlines())
     field = ".".join(k for k in keys if k)
     field = re.sub(r"(?:\.init_args)+$", "", field)
+    field = re.sub(r"^model\.init_args\.", "model.", field)  # as before the model's subclass mode: model.lr
     problem = _rewrite(problem or one_line(message), given)
     if not field or _FIELD_FIRST.match(problem) or problem.startswith(field):
         return problem

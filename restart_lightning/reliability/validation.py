@@ -194,6 +194,9 @@ def prepare_run(cli) -> None:
         cli._reliability_checkpoint = None
     _check_evaluation_files(trainer)
     _check_network_accepts_data(cli.model, cli.datamodule)
+    check_data = getattr(cli.model, "check_data", None)  # models that bring their own check (adapters)
+    if callable(check_data) and cli.datamodule is not None:
+        check_data(cli.datamodule)
 
 
 def _check_output_directories(cli, config) -> None:

@@ -24,7 +24,7 @@ def _scheduler_config(prediction_type: str, beta_schedule: str) -> dict:
     betas = {"linear": (1e-4, 0.02), "scaled_linear": (0.00085, 0.012)}[beta_schedule]
     return {
         "_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_start": betas[0], "beta_end": betas[1],
-        "beta_schedule": beta_schedule, "prediction_type": prediction_type, "clip_sample": False,
+        "beta_schedule": beta_schedule, "prediction_type": prediction_type, "clip_sample": False, "steps_offset": 1,
     }
 
 
