@@ -44,9 +44,13 @@ def load_weights(module: nn.Module, path: str | Path, strict: bool = True) -> No
     if not isinstance(state, dict):
         raise ValueError(f"model.weights: '{path}' holds a {type(state).__name__}, not a state dict")
     try:
-        module.load_state_dict(state, strict=strict)
-    except RuntimeError as error:
-        raise ValueError(f"model.weights: '{path}' does not fit the model ({str(error).splitlines()[0]})") from None
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise ValueError(f"model.weights: '{path}' does not fit the model ({' '.join(str(error).split())[:300]})"
+                         ) from None
+    if strict and (missing or unexpected):
+        raise ValueError(f"model.weights: '{path}' does not fit the model: {len(missing)} missing tensor(s) "
+                         f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}")
 
 
 class KDiffusionModule(EvaluationModule):

@@ -9,6 +9,6 @@ from restart_lightning.data.toy import TOY_DISTRIBUTIONS, GaussianMixture, grid_
 from restart_lightning.data.toy_datamodule import ToyDataModule
 
 __all__ = [
-    "TOY_DISTRIBUTIONS", "CIFAR10DataModule", "DigitsDataModule", "EvaluationDataModule", "GaussianMixture", "ImageDataModule",
-    "ImageFolderDataModule", "ToyDataModule", "grid_mixture", "ring_mixture", "sample_toy",
+    "TOY_DISTRIBUTIONS", "CIFAR10DataModule", "DigitsDataModule", "EvaluationDataModule", "GaussianMixture",
+    "ImageDataModule", "ImageFolderDataModule", "ToyDataModule", "grid_mixture", "ring_mixture", "sample_toy",
 ]

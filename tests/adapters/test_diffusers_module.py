@@ -110,7 +110,8 @@ def test_unsupported_models_are_named(tmp_path, pixel_folder):
     with pytest.raises(ValueError, match="'UNet1DModel'; supported: UNet2DModel, UNet2DConditionModel"):
         load_components(str(folder))
     (folder / "unet" / "config.json").write_text(json.dumps(config))
-    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({"_class_name": "FlowMatchEulerDiscreteScheduler"}))
+    flow = {"_class_name": "FlowMatchEulerDiscreteScheduler"}
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(flow))
     with pytest.raises(ValueError, match="not a discrete-time"):
         load_components(str(folder))
 
@@ -146,3 +147,32 @@ def test_dtype_is_honoured(pixel_folder):
     result = Euler(num_steps=2)(denoiser, seeds=[0, 1], shape=(3, 8, 8))
     assert result.samples.dtype == torch.float64 and torch.isfinite(result.samples).all()
     assert calls == [(torch.bfloat16, torch.float32)] * 2  # the network in bfloat16, timesteps in float32
+
+
+@pytest.mark.parametrize("config_name, folder_name, extra", [
+    ("diffusers_pixel.yaml", "pixel_folder", []),
+    ("diffusers_text_to_image.yaml", "text_folder", ["--model.torch_dtype", "float32"]),
+])
+def test_shipped_configs_run_with_a_small_model(request, tmp_path, repo_root, config_name, folder_name, extra):
+    """The README's commands on the shipped configs, with the tiny models and a few samples."""
+    folder = request.getfixturevalue(folder_name)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a photo of a cat\na dog\n")
+    settings = [
+        "--config", str(repo_root / "configs" / config_name), *extra,
+        "--model.path", str(folder), "--data.init_args.data_shape", "[3, 8, 8]",
+        "--data.init_args.reference_stats", str(write_reference_stats(tmp_path / "ref.npz", 3 * 8 * 8)),
+        "--data.init_args.num_predict_samples", "3", "--data.init_args.batch_size", "3",
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "logs"), "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", "false",
+    ]
+    if folder_name == "text_folder":
+        settings += ["--data.init_args.prompts", str(prompts)]
+    evaluation = ["--trainer.callbacks.init_args.num_samples", "3", "--trainer.callbacks.init_args.batch_size", "3",
+                  "--trainer.callbacks.init_args.feature_extractor", "identity"]
+    code, out, err = run_cli(["test", *settings, *evaluation, "--sampler", "restart", "--sampler.num_steps", "3"])
+    assert code == 0, err[-3000:]
+    assert "| restart | restart |" in out
+    code, out, err = run_cli(["predict", *settings, *evaluation])
+    assert code == 0, err[-3000:]
+    assert np.load(next((tmp_path / "logs").glob("*/version_1/predict/samples.npz")))["samples"].shape == (3, 3, 8, 8)

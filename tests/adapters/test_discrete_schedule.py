@@ -95,4 +95,5 @@ def test_zero_terminal_snr_gets_a_finite_top_level():
     pre = DiscreteVPPreconditioning(zero_snr)
     alphabar = min(2.0**-24, float(zero_snr[-2].double()) / 2)
     assert pre.sigma_max == pytest.approx(((1 - alphabar) / alphabar) ** 0.5, rel=1e-9)
-    assert pre.sigma_max > float(pre.sigmas[-2]) and float(pre.timestep(torch.tensor(pre.sigma_max))) == pytest.approx(999.0)
+    assert pre.sigma_max > float(pre.sigmas[-2])
+    assert float(pre.timestep(torch.tensor(pre.sigma_max))) == pytest.approx(999.0)
