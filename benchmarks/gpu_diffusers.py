@@ -9,7 +9,8 @@ steps, hence the same sigmas and NFE, from the same initial noise:
   (2 NFE per step on both sides), the prompts of ``--prompts`` and decoding by the VAE on both sides.
 Timed interleaved (ours, diffusers, ours, ...) after a warm-up, CUDA-synchronised; the table gives
 milliseconds per NFE and image, the paired ratio ours / diffusers, and the largest difference of the
-outputs relative to their largest value (they must agree to float tolerance). Writes benchmarks/results/gpu_diffusers.md.
+outputs relative to their largest value (they must agree to float tolerance).
+Writes benchmarks/results/gpu_diffusers.md.
 
 ``--smoke`` writes tiny random models to a temporary folder and runs everything on the CPU for a few
 steps: it checks this script before GPU time is spent on it, not speed.
@@ -22,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, machine_info, markdown_table, median, paired_ratios, time_interleaved, write_result
-
 import torch
+from _common import REPO, machine_info, markdown_table, median, paired_ratios, time_interleaved, write_result
 
 from restart_lightning.adapters import DiffusersModule, PromptConditioning
 from restart_lightning.adapters.conditioning import tokenize_prompts
@@ -110,26 +110,31 @@ def rows_for(setup: Setup, args, steps: int) -> list[list]:
         scheduler = getattr(diffusers, scheduler_name).from_pretrained(
             args.model, subfolder="scheduler" if (Path(args.model) / "scheduler").is_dir() else None,
             use_karras_sigmas=True, timestep_spacing="linspace")
-        nfe = sampler.plan(setup.guided).nfe
-        results = {}
-
-        def ours():
-            results["ours"] = setup.ours(sampler)
-            synchronize(setup.device)
-
-        def theirs():
-            results["diffusers"] = setup.theirs(scheduler, steps, args.guidance)
-            synchronize(setup.device)
-
-        times = time_interleaved({"ours": ours, "diffusers": theirs}, args.repeats, warmup=1)
-        ratio = paired_ratios(times, "diffusers")["ours"]
-        per = {k: 1000 * median(v) / (nfe * len(setup.seeds)) for k, v in times.items()}
-        theirs_out = results["diffusers"]
-        difference = float((results["ours"].to(theirs_out) - theirs_out).abs().max() / theirs_out.abs().max())
-        rows.append([name, steps, nfe, len(setup.seeds), per["ours"], per["diffusers"], ratio, difference])
-        print(f"{name} {steps} steps: {per['ours']:.3f} vs {per['diffusers']:.3f} ms/NFE/image "
-              f"(ratio {ratio:.3f}), relative difference {difference:.2e}", flush=True)
+        rows.append([name, *measure(setup, args, sampler, scheduler, steps)])
     return rows
+
+
+def measure(setup: Setup, args, sampler, scheduler, steps: int) -> list:
+    """[steps, NFE, batch, ours ms/NFE/image, diffusers ms/NFE/image, ratio, relative difference]."""
+    nfe = sampler.plan(setup.guided).nfe
+    results = {}
+
+    def ours():
+        results["ours"] = setup.ours(sampler)
+        synchronize(setup.device)
+
+    def theirs():
+        results["diffusers"] = setup.theirs(scheduler, steps, args.guidance)
+        synchronize(setup.device)
+
+    times = time_interleaved({"ours": ours, "diffusers": theirs}, args.repeats, warmup=1)
+    ratio = paired_ratios(times, "diffusers")["ours"]
+    per = {k: 1000 * median(v) / (nfe * len(setup.seeds)) for k, v in times.items()}
+    reference = results["diffusers"]
+    difference = float((results["ours"].to(reference) - reference).abs().max() / reference.abs().max())
+    print(f"{sampler.name} {steps} steps: {per['ours']:.3f} vs {per['diffusers']:.3f} ms/NFE/image "
+          f"(ratio {ratio:.3f}), relative difference {difference:.2e}", flush=True)
+    return [steps, nfe, len(setup.seeds), per["ours"], per["diffusers"], ratio, difference]
 
 
 def run(args) -> str:
