@@ -173,6 +173,6 @@ def test_shipped_configs_run_with_a_small_model(request, tmp_path, repo_root, co
     code, out, err = run_cli(["test", *settings, *evaluation, "--sampler", "restart", "--sampler.num_steps", "3"])
     assert code == 0, err[-3000:]
     assert "| restart | restart |" in out
-    code, out, err = run_cli(["predict", *settings, *evaluation])
+    code, out, err = run_cli(["predict", *settings, *evaluation, "--sampler", "euler", "--sampler.num_steps", "2"])
     assert code == 0, err[-3000:]
     assert np.load(next((tmp_path / "logs").glob("*/version_1/predict/samples.npz")))["samples"].shape == (3, 3, 8, 8)
