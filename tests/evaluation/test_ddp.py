@@ -32,8 +32,12 @@ def test_two_processes_equal_one(tmp_path):
     run_test(config, ckpt, "--trainer.devices", "2", "--trainer.strategy", "ddp")
     single, ddp = scalars(runs / "version_1"), scalars(runs / "version_2")
     metric_tags = [t for t in single if t.startswith("test/") and "_61/" in t]
-    assert len(metric_tags) == 3 * 5
-    for tag in metric_tags:
+    assert {t.split("/")[1] for t in metric_tags} >= {"sliced_w2_61", "nll_61", "mode_coverage_61", "in_mode_fraction_61"}
+    assert len(metric_tags) == 3 * len({t.split("/")[1] for t in metric_tags})
+    # Seed blocks (5 of 12 seeds; the two processes split block 2): spreads and paired differences.
+    block_tags = [t for t in single if t.startswith("test/") and "_12_" in t]
+    assert any("_diff_vs_" in t for t in block_tags) and any("_mean/" in t for t in block_tags)
+    for tag in metric_tags + block_tags:
         assert ddp[tag][-1][1] == pytest.approx(single[tag][-1][1], rel=1e-5, abs=1e-7), tag
     for label in ("heun", "edm_sde", "restart"):
         a = np.load(runs / "version_1" / "samples" / label / "samples.npz")
