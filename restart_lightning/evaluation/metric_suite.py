@@ -21,6 +21,7 @@ from torchmetrics import Metric
 
 from restart_lightning.evaluation.feature_metrics import FeatureSpace, add_space_metrics, prepare_spaces
 from restart_lightning.evaluation.suite import MetricSuite
+from restart_lightning.evaluation.uncertainty import block_size
 from restart_lightning.metrics import (
     ExactNLL,
     FlattenFeatures,
@@ -95,6 +96,8 @@ def build_metric_suite(
             "or an nn.Module"
         )
     check_metric_names(names)
+    if seed_blocks:
+        block_size(num_samples, seed_blocks)  # ValueError before anything is built
     low_dim = is_low_dimensional(shape)
     kind = ("identity" if low_dim else "inception") if feature_extractor == "auto" else feature_extractor
     requested = list(names) if names is not None else None
@@ -121,6 +124,7 @@ def build_metric_suite(
         raise ValueError(f"metrics: {missing[0]!r} is not available for {type(datamodule).__name__} with "
                          f"feature_extractor {kind if isinstance(kind, str) else type(kind).__name__}; "
                          f"available: {', '.join(n for n in available if n != 'clip_score' or not low_dim)}")
+    clip = _clip_score(datamodule, clip_model) if "clip_score" in wanted else None
     prepare_spaces(spaces, real, num_reference_samples, device)
 
     suite = MetricSuite(num_samples)
@@ -129,8 +133,8 @@ def build_metric_suite(
             suite.add(name, metric)
     for space in spaces:
         add_space_metrics(suite, space)
-    if "clip_score" in wanted:
-        suite.add("clip_score", _clip_score(datamodule, clip_model), labels=True)
+    if clip is not None:
+        suite.add("clip_score", clip, labels=True)
     suite.order([n for n in wanted if n in suite])
     if seed_blocks:
         suite.enable_seed_blocks(seed_blocks)

@@ -155,6 +155,7 @@ class DINOv2Features(nn.Module):
         self.num_features = int(self.model.config.hidden_size)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+        self.eval()
 
     def train(self, mode: bool = True) -> DINOv2Features:
         """Stay in evaluation mode whatever a parent module asks."""

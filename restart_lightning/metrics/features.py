@@ -99,6 +99,7 @@ class InceptionFeatures(nn.Module):
         self.network = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(num_features)],
                                           feature_extractor_weights_path=str(weights), antialias=antialias)
         self.num_features = int(num_features)
+        self.eval()
 
     def train(self, mode: bool = True) -> InceptionFeatures:
         """Stay in evaluation mode whatever a parent module asks."""

@@ -19,9 +19,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.image.kid import poly_kernel
-from torchmetrics.utilities import dim_zero_cat
 
-from restart_lightning.metrics.real_features import RealFeatures
+from restart_lightning.metrics.real_features import RealFeatures, stacked_features
 
 # Elements of one chunk of a kernel matrix (float64: 128 MiB).
 CHUNK_ELEMENTS = 2**24
@@ -88,7 +87,7 @@ class KernelDistance(Metric):
     def compute(self) -> Tensor:
         if self.reference is None:
             raise RuntimeError("KernelDistance has no real features; call set_reference(...) before compute().")
-        y = dim_zero_cat(self.features) if self.features else torch.zeros(0, self.reference.dim)
+        y = stacked_features(self.features, self.reference.dim)
         if y.shape[0] < 2:
             raise RuntimeError(f"KID needs at least 2 generated samples, got {y.shape[0]}.")
         if y.shape[1] != self.reference.dim:

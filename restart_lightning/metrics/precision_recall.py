@@ -16,9 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
-from restart_lightning.metrics.real_features import RealFeatures
+from restart_lightning.metrics.real_features import RealFeatures, stacked_features
 
 # Elements of one chunk of a distance matrix (float64: 128 MiB).
 CHUNK_ELEMENTS = 2**24
@@ -93,7 +92,7 @@ class PrecisionRecall(Metric):
     def compute(self) -> dict[str, Tensor]:
         if self.reference is None:
             raise RuntimeError("PrecisionRecall has no real features; call set_reference(...) before compute().")
-        generated = dim_zero_cat(self.features) if self.features else torch.zeros(0, self.reference.dim)
+        generated = stacked_features(self.features, self.reference.dim)
         if generated.shape[0] <= self.k:
             raise RuntimeError(f"precision/recall with k={self.k} need more than {self.k} generated samples, "
                                f"got {generated.shape[0]}.")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics.utilities import dim_zero_cat
 
 
 class RealFeatures:
@@ -54,6 +55,13 @@ class RealFeatures:
         if (key, device) not in self._derived:
             self._derived[(key, device)] = fn(self.on(device))
         return self._derived[(key, device)]
+
+
+def stacked_features(state: list[Tensor] | Tensor, dim: int) -> Tensor:
+    """A metric's generated-feature ``cat`` state as one [n, dim] tensor (a list before sync, a tensor after)."""
+    if isinstance(state, list) and not state:
+        return torch.zeros(0, dim)
+    return dim_zero_cat(state).reshape(-1, dim)
 
 
 def save_real_features(path: str | os.PathLike, features: Tensor) -> Path:
