@@ -126,6 +126,11 @@ class MetricSuite(nn.Module):
     def keys(self) -> list[str]:
         return self.names
 
+    def items(self) -> list[tuple[str, Metric]]:
+        """(first reported name, metric) of every metric, each once."""
+        return [(next(iter(entry.outputs.values())), metric) for metric, entry in zip(self.metrics, self._entries,
+                                                                                        strict=True)]
+
     # ------------------------------------------------------------------ evaluation
     def reset(self) -> None:
         for metric in self.metrics:

@@ -34,7 +34,8 @@ def test_two_processes_equal_one(tmp_path):
     run_test(config, ckpt, "--trainer.devices", "2", "--trainer.strategy", "ddp")
     single, ddp = scalars(runs / "version_1"), scalars(runs / "version_2")
     metric_tags = [t for t in single if t.startswith("test/") and "_61/" in t]
-    assert len(metric_tags) == 3 * len(metrics) and {t.split("/")[1] for t in metric_tags} == {f"{m}_61" for m in metrics}
+    assert len(metric_tags) == 3 * len(metrics)
+    assert {t.split("/")[1] for t in metric_tags} == {f"{m}_61" for m in metrics}
     # Seed blocks (5 of 12 seeds; the two processes split block 2): spreads and paired differences.
     block_tags = [t for t in single if t.startswith("test/") and "_12_" in t]
     assert any("_diff_vs_" in t for t in block_tags) and any("_mean/" in t for t in block_tags)

@@ -146,7 +146,8 @@ def test_foreign_files_are_refused(tmp_path):
         load_dinov2(tmp_path / "extra.pth")
 
 
-@pytest.mark.skipif(not os.environ.get("RESTART_LIGHTNING_DINOV2_REPO"), reason="needs a facebookresearch/dinov2 checkout")
+@pytest.mark.skipif(not os.environ.get("RESTART_LIGHTNING_DINOV2_REPO"),
+                    reason="needs a facebookresearch/dinov2 checkout")
 def test_matches_the_hub_implementation(tmp_path):
     sys.path.insert(0, os.environ["RESTART_LIGHTNING_DINOV2_REPO"])
     from dinov2.layers import MemEffAttention
