@@ -205,8 +205,8 @@ def main() -> None:
         f"Digits model {args.digits_ckpt} ({args.digits_config.name}), EMA weights; {args.num_samples} samples of "
         f"{a_name}, class labels drawn per seed. Blocks: N // n disjoint blocks of n consecutive seeds; "
         "mean and sample std over blocks, ± the 95% t half-width of the mean. Real side: the 1,797 digits. "
-        f"Classifier features: held-out accuracy {accuracy:.3f}, divided by the real features' RMS
-({classifier.scale:.3g}) so that KID's kernel sees O(1) dot products.\n\n{study}\n\n"
+        f"Classifier features: held-out accuracy {accuracy:.3f}, divided by the real features' RMS "
+        f"({classifier.scale:.3g}) so that KID's kernel sees O(1) dot products.\n\n{study}\n\n"
         f"Paired comparison, {args.paired_blocks} blocks of 1,000 seeds (the same seeds for A and B), "
         f"mean ± 95% half-width per sampler, and the block-wise difference:\n\n{paired}\n"
     )

@@ -129,8 +129,8 @@ class SamplerEvaluation(Callback):
         self.metrics = build_metric_suite(
             datamodule, self.feature_extractor, self.inception_weights, self.reference_stats,
             self.num_reference_samples, self.num_samples, self.metric_names, self.dinov2_weights,
-            self.clip_model, self.seed_blocks, device=trainer.strategy.root_device,
-        ).to(pl_module.device)
+            self.clip_model, device=trainer.strategy.root_device,
+        ).to(trainer.strategy.root_device)  # the module is still on the CPU in setup; sampling is not
         self.reference = reference_points(datamodule)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -170,6 +170,8 @@ class SamplerEvaluation(Callback):
         share = rank_share(self.num_samples, trainer.global_rank, trainer.world_size)
         out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
         self.results, self.block_results = [], {}
+        if stage == "test" and self.seed_blocks and not self.metrics.num_blocks:
+            self.metrics.enable_seed_blocks(self.seed_blocks)  # copies only where they are reported
         for named in self.samplers:
             writer = SampleWriter(out_dir / named.label, trainer) if (save or self.save_samples) else None
             row = self._evaluate_one(trainer, pl_module, denoiser, named, share, writer, stage)
