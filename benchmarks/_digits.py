@@ -56,18 +56,16 @@ def digits_model(config_path: Path, ckpt_path: Path | None, num_samples: int) ->
         note = f" (Inception weights missing: {error}; identity features on the pixels instead)"
         metrics = build_metric_suite(datamodule, "identity", None, "auto", num_reference, num_samples)
     key = "fid" if "fid" in metrics else "frechet"
-    frechet = metrics[key]
+    metrics.order([key])  # the suite computes features once and feeds its Frechet distance
     num_classes = int(getattr(datamodule, "num_classes", 0))
 
     def score(samples: Tensor) -> dict[str, float]:
-        frechet.reset()
-        frechet.update(samples.to(torch.float32).clamp(-1, 1))
-        return {"frechet": float(frechet.compute())}
+        return {"frechet": metrics.score(samples.to(torch.float32).clamp(-1, 1))[key]}
 
     model = BenchModel(
         name="digits",
         description=(f"digits model {ckpt_path} ({config_path}); Frechet distance, "
-                     f"{frechet.feature_kind} features{note}"),
+                     f"{'Inception' if key == 'fid' else 'identity'} features{note}"),
         denoiser=load_ema_denoiser(ckpt_path),
         shape=tuple(datamodule.data_shape),
         score=score,

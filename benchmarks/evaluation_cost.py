@@ -180,7 +180,9 @@ def main() -> None:
         toy_runs = []
         for run in ("fit 1 (empty cache)", "fit 2 (new callback)"):
             evaluation = SetupTimedEvaluation(samplers=toy_eval_args["samplers"], num_samples=args.toy_samples,
-                                           batch_size=args.toy_samples, every_n_epochs=1, at_fit_end=False)
+                                           batch_size=args.toy_samples, every_n_epochs=1, at_fit_end=False,
+                                           metrics=["sliced_w2", "nll", "mode_coverage", "in_mode_fraction",
+                                                    "frechet"])
             probe = fit(lambda: DiffusionModule(net=instantiate(cfg["model"]["net"]), **model_args),
                         lambda: ToyDataModule(**{**cfg["data"]["init_args"], "steps_per_epoch": 5}),
                         evaluation, steps_per_epoch=5, epochs=3 if run.startswith("fit 1") else 1, tmp=tmp)

@@ -16,10 +16,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from restart_lightning.evaluation.block_report import block_tables, log_block_scalars
 from restart_lightning.evaluation.export import SampleWriter
 from restart_lightning.evaluation.generation import generate_batches
 from restart_lightning.evaluation.logging import log_pictures, log_scalars, results_table
-from restart_lightning.evaluation.metric_suite import build_metric_suite, reference_points
+from restart_lightning.evaluation.metric_suite import build_metric_suite, check_metric_names, reference_points
 from restart_lightning.evaluation.shares import count_label, rank_share
 from restart_lightning.evaluation.specs import NamedSampler, parse_sampler_specs
 
@@ -48,6 +49,16 @@ class SamplerEvaluation(Callback):
         seed_offset: sample i uses seed seed_offset + i.
         class_labels: a fixed class for every sample, or None to draw one per sample from its seed.
         guidance_scale: classifier-free guidance weight (1: the conditional denoiser).
+        metrics: the metrics to report, in this order (None: the data's defaults -- ``sliced_w2``,
+            ``kl``, ``nll``, ``mode_coverage``, ``in_mode_fraction`` for 2-D data; ``fid`` (or
+            ``frechet``), ``kid``, ``precision``, ``recall`` for images). Also ``fd_dinov2``,
+            ``kid_dinov2``, ``precision_dinov2``, ``recall_dinov2``, ``clip_score``; ``frechet``,
+            ``kid``, ``precision``, ``recall`` for 2-D data. See docs/metrics.md.
+        dinov2_weights: path of the DINOv2 ViT-L/14 weights (dinov2_vitl14_pretrain.pth) for ``*_dinov2``.
+        clip_model: local transformers CLIP model directory for ``clip_score``.
+        seed_blocks: in ``test``, also report every metric on B disjoint blocks of n // B seeds
+            (mean, std, 95% interval; paired differences to the first sampler). None: 5 blocks
+            when n >= 20, else none; 0: off.
     """
 
     def __init__(
@@ -67,6 +78,10 @@ class SamplerEvaluation(Callback):
         seed_offset: int = 0,
         class_labels: int | None = None,
         guidance_scale: float = 1.0,
+        metrics: list[str] | None = None,
+        dinov2_weights: str | None = None,
+        clip_model: str | None = None,
+        seed_blocks: int | None = None,
     ) -> None:
         super().__init__()
         for field, value, low in (("num_samples", num_samples, 1), ("batch_size", batch_size, 1),
@@ -77,6 +92,12 @@ class SamplerEvaluation(Callback):
             raise ValueError(f"SamplerEvaluation.every_n_steps must be None or >= 1, got {every_n_steps!r}")
         if guidance_scale < 0:
             raise ValueError(f"SamplerEvaluation.guidance_scale must be >= 0, got {guidance_scale}")
+        check_metric_names(metrics, "SamplerEvaluation.metrics")
+        if seed_blocks is None:
+            seed_blocks = 5 if num_samples >= 20 else 0
+        if not isinstance(seed_blocks, int) or seed_blocks == 1 or not 0 <= seed_blocks <= num_samples // 2:
+            raise ValueError(f"SamplerEvaluation.seed_blocks must be 0 (off) or an int in [2, num_samples // 2 = "
+                             f"{num_samples // 2}], got {seed_blocks!r}")
         self.samplers: list[NamedSampler] = parse_sampler_specs(samplers or {"heun": "heun"}, "SamplerEvaluation.samplers")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.every_n_epochs, self.every_n_steps, self.at_fit_end = every_n_epochs, every_n_steps, at_fit_end
@@ -84,10 +105,13 @@ class SamplerEvaluation(Callback):
         self.reference_stats, self.num_reference_samples = reference_stats, num_reference_samples
         self.num_pictures, self.save_samples, self.seed_offset = num_pictures, save_samples, seed_offset
         self.class_labels, self.guidance_scale = class_labels, guidance_scale
+        self.metric_names, self.dinov2_weights, self.clip_model = metrics, dinov2_weights, clip_model
+        self.seed_blocks = seed_blocks
         self.metrics = None
         self.reference = None
         self.last_evaluated_step = -1
         self.results: list[dict[str, Any]] = []
+        self.block_results: dict[str, dict[str, list[float]]] = {}  # label -> metric -> per seed block (test)
 
     def replace_samplers(self, samplers: list[NamedSampler]) -> None:
         """Use these samplers instead (the command line's ``--sampler``)."""
@@ -104,8 +128,9 @@ class SamplerEvaluation(Callback):
         # the wrong dimension fails here.
         self.metrics = build_metric_suite(
             datamodule, self.feature_extractor, self.inception_weights, self.reference_stats,
-            self.num_reference_samples, self.num_samples,
-        ).to(pl_module.device)
+            self.num_reference_samples, self.num_samples, self.metric_names, self.dinov2_weights,
+            self.clip_model, device=trainer.strategy.root_device,
+        ).to(trainer.strategy.root_device)  # the module is still on the CPU in setup; sampling is not
         self.reference = reference_points(datamodule)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -126,6 +151,8 @@ class SamplerEvaluation(Callback):
         self.evaluate(trainer, pl_module, "test", save=True, curves=True)
         if trainer.is_global_zero:
             print("\n" + results_table(self.results, self.num_samples), flush=True)
+            if self.block_results:
+                print("\n" + block_tables(self.results, self.block_results, self.metrics.block_size), flush=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_evaluated_step": self.last_evaluated_step}
@@ -142,12 +169,16 @@ class SamplerEvaluation(Callback):
         denoiser = self._denoiser(pl_module)
         share = rank_share(self.num_samples, trainer.global_rank, trainer.world_size)
         out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "samples"
-        self.results = []
+        self.results, self.block_results = [], {}
+        if stage == "test" and self.seed_blocks and not self.metrics.num_blocks:
+            self.metrics.enable_seed_blocks(self.seed_blocks)  # copies only where they are reported
         for named in self.samplers:
             writer = SampleWriter(out_dir / named.label, trainer) if (save or self.save_samples) else None
             row = self._evaluate_one(trainer, pl_module, denoiser, named, share, writer, stage)
             self.results.append(row)
             log_scalars(trainer, stage, named, row, self.num_samples, curves)
+        if self.block_results:
+            log_block_scalars(trainer, stage, self.block_results, self.metrics.block_size)
         return self.results
 
     def _denoiser(self, pl_module: pl.LightningModule):
@@ -167,10 +198,12 @@ class SamplerEvaluation(Callback):
         pictures: list[Tensor] = []
         nfe, started = named.sampler.plan(denoiser).nfe, time.perf_counter()
         seeds = [self.seed_offset + i for i in share]
+        blocks = stage == "test" and self.metrics.num_blocks > 0  # per-seed-block copies of the metrics
         for batch in generate_batches(named.sampler, denoiser, seeds, shape=shape, batch_size=self.batch_size,
                                       device=pl_module.device, num_classes=num_classes,
                                       class_labels=self.class_labels, label=named.label):
-            self.metrics.update(batch.samples)
+            indices = torch.tensor(batch.seeds) - self.seed_offset if blocks else None
+            self.metrics.update(batch.samples, labels=batch.labels, indices=indices)
             if len(pictures) * self.batch_size < self.num_pictures or self.reference is not None:
                 pictures.append(batch.samples.cpu())
             if writer is not None:
@@ -179,6 +212,8 @@ class SamplerEvaluation(Callback):
         total = int(trainer.strategy.reduce(torch.tensor(len(share), device=pl_module.device), reduce_op="sum"))
         assert total == self.num_samples, f"generated {total} samples instead of {self.num_samples}"
         values = {name: float(value) for name, value in self.metrics.compute().items()}
+        if blocks:
+            self.block_results[named.label] = self.metrics.compute_blocks()
         picture_samples = torch.cat(pictures) if pictures else torch.empty(0, *shape)
         log_pictures(trainer, stage, named.label, picture_samples, self.reference, self.num_pictures)
         if writer is not None:

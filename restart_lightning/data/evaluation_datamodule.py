@@ -83,6 +83,9 @@ class EvaluationDataModule(pl.LightningDataModule):
                 raise ValueError(f"data.reference_stats: {error}") from None
         self.batch_size, self.num_predict_samples = batch_size, num_predict_samples
 
+    # No real samples, only their statistics: metrics that need real features (KID, precision/recall) are off by default.
+    has_real_data = False
+
     @property
     def data_shape(self) -> tuple[int, int, int]:
         return self._data_shape

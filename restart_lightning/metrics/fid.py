@@ -26,13 +26,12 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.utilities import rank_zero_warn
 
-from restart_lightning.metrics.features import FlattenFeatures, ModuleFeatures
+from restart_lightning.metrics.features import INCEPTION_FEATURES, FlattenFeatures, ModuleFeatures, rgb_uint8
 from restart_lightning.metrics.frechet import frechet_distance, gaussian_moments, sums_from_moments
-from restart_lightning.metrics.images import from_uint8, to_uint8
+from restart_lightning.metrics.images import from_uint8
 from restart_lightning.metrics.reference import load_reference_stats, save_reference_stats
 from restart_lightning.metrics.weights import resolve_inception_weights
 
-INCEPTION_FEATURES = 2048
 _REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 
 
@@ -213,7 +212,4 @@ class FrechetDistance(FrechetInceptionDistance):
         """Samples -> what the feature extractor expects (uint8 RGB for Inception, float otherwise)."""
         if self.feature_kind != "inception":
             return from_uint8(x) if x.dtype == torch.uint8 else x
-        if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise ValueError(f"Inception features need images [B, 1 or 3, H, W], got shape {tuple(x.shape)}.")
-        pixels = x if x.dtype == torch.uint8 else to_uint8(x)
-        return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
+        return rgb_uint8(x)

@@ -83,15 +83,26 @@ class _NearestModeCounts(Metric):
 class ModeCoverage(_NearestModeCounts):
     """Fraction of the K modes that received at least ``min_samples`` samples within ``radius``.
 
+    With ``min_share`` s instead, a mode needs max(1, floor(s n / K)) of the n samples seen: the
+    threshold follows the sample count, so a seed block of n / B samples is judged like the whole.
     A sample counts for its nearest mode only. ``compute()`` returns a float64 scalar in [0, 1].
     """
 
-    def __init__(self, means: Tensor, radius: float, min_samples: int = 1) -> None:
+    def __init__(self, means: Tensor, radius: float, min_samples: int = 1, min_share: float | None = None) -> None:
         super().__init__(means, radius)
+        if min_share is not None and not 0 < min_share <= 1:
+            raise ValueError(f"min_share must be in (0, 1], got {min_share}")
         self.min_samples = int(min_samples)
+        self.min_share = min_share
+
+    def threshold(self) -> int:
+        """Samples a mode needs to count as covered, for the samples seen so far."""
+        if self.min_share is None:
+            return self.min_samples
+        return max(1, int(self.min_share * int(self.num_samples) // self.means.shape[0]))
 
     def compute(self) -> Tensor:
-        return (self.mode_counts >= self.min_samples).double().mean()
+        return (self.mode_counts >= self.threshold()).double().mean()
 
 
 class HighQualityFraction(_NearestModeCounts):

@@ -5,7 +5,8 @@ from pathlib import Path
 import yaml
 
 
-def tiny_config(tmp_path: Path, num_samples: int = 64, batch_size: int = 16, max_steps: int = 10) -> Path:
+def tiny_config(tmp_path: Path, num_samples: int = 64, batch_size: int = 16, max_steps: int = 10,
+                metrics: list[str] | None = None) -> Path:
     config = {
         "seed_everything": 0,
         "trainer": {
@@ -30,6 +31,8 @@ def tiny_config(tmp_path: Path, num_samples: int = 64, batch_size: int = 16, max
         "data": {"class_path": "restart_lightning.data.ToyDataModule",
                  "init_args": {"batch_size": 64, "steps_per_epoch": 5, "num_val_samples": 64}},
     }
+    if metrics is not None:
+        config["trainer"]["callbacks"][0]["init_args"]["metrics"] = metrics
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

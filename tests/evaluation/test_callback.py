@@ -22,8 +22,11 @@ def test_fit_logs_every_metric_and_nfe_per_sampler(trained):
     tags = scalars(run)
     for label, nfe in (("heun", 9), ("edm_sde", 9), ("restart", 9 + 2 * 2 * 2)):
         assert tags[f"val/nfe/{label}"][-1] == (10, nfe)
-        for metric in ("frechet", "sliced_w2", "nll", "mode_coverage", "in_mode_fraction"):
+        for metric in ("sliced_w2", "nll", "mode_coverage", "in_mode_fraction"):
             assert f"val/{metric}_64/{label}" in tags
+        # The 2-D default leaves out the Frechet distance: it cannot tell a ring from the grid.
+        assert f"val/frechet_64/{label}" not in tags
+        assert not any("_mean/" in tag for tag in tags), "seed blocks are a test-time report"
         assert f"val/sampling_seconds/{label}" in tags
     assert "train/loss" in tags and any(t.startswith("train/loss_sigma_") for t in tags)
     assert (run / "checkpoints" / "last.ckpt").is_file()
@@ -41,9 +44,17 @@ def test_test_command_writes_samples_and_curves(trained, capsys):
         assert (test_run / "samples" / label / "density.png").is_file()
     tags = scalars(test_run)
     # One curve per family, with the NFE as its step.
-    assert [step for step, _ in tags["test/frechet_64_vs_nfe/heun"]] == [5, 11]
+    assert [step for step, _ in tags["test/sliced_w2_64_vs_nfe/heun"]] == [5, 11]
+    # Seed blocks (default 5 of 64 // 5 = 12 seeds): spread per sampler, paired difference to the first.
+    for suffix in ("mean", "std", "ci95"):
+        assert f"test/sliced_w2_12_{suffix}/heun" in tags and f"test/nll_12_{suffix}/heun_1" in tags
+    assert "test/nll_12_diff_vs_heun/heun_1" in tags and "test/nll_12_diff_ci95_vs_heun/heun_1" in tags
+    assert "test/nll_12_diff_vs_heun/heun" not in tags
     out = capsys.readouterr()
-    assert "| heun | heun | 5 | 64 |" in out.out + out.err
+    printed = out.out + out.err
+    assert "| heun | heun | 5 | 64 |" in printed
+    assert "Seed blocks: 5 blocks of 12 consecutive seeds" in printed and "| heun | 5 | 5 x 12 |" in printed
+    assert "Paired differences to heun" in printed and "| heun_1 | 11 |" in printed
 
 
 def test_unknown_cli_sampler_fails_before_anything(trained, capsys):
@@ -107,7 +118,7 @@ def test_reference_statistics_are_computed_once_and_then_loaded(tmp_path, monkey
     counts = []
     for _ in range(2):
         evaluation = SamplerEvaluation({"heun": {"name": "heun", "num_steps": 2}}, num_samples=8,
-                                       num_reference_samples=300)
+                                       num_reference_samples=300, metrics=["frechet", "sliced_w2"])
         trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[evaluation], enable_progress_bar=False,
                              enable_model_summary=False, default_root_dir=tmp_path)
         datamodule = ToyDataModule(num_val_samples=8)

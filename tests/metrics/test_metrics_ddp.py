@@ -11,7 +11,15 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from restart_lightning.metrics import ExactNLL, FrechetDistance, HighQualityFraction, ModeCoverage, SlicedWasserstein
+from restart_lightning.metrics import (
+    ExactNLL,
+    FrechetDistance,
+    HighQualityFraction,
+    KernelDistance,
+    ModeCoverage,
+    PrecisionRecall,
+    SlicedWasserstein,
+)
 
 WORLD = 2
 MEANS = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [9.0, 9.0]])
@@ -27,6 +35,9 @@ def make_metrics():
         "coverage": ModeCoverage(MEANS, radius=0.5),
         "quality": HighQualityFraction(MEANS, radius=0.5),
         "sw": SlicedWasserstein(torch.randn(64, 2, generator=g), num_projections=32, seed=3),
+        "kid": KernelDistance(torch.randn(80, 2, generator=g)),
+        "precision_recall": PrecisionRecall(torch.randn(150, 2, generator=g) * 1.2, k=3),  # real subset of 101
+        "coverage_share": ModeCoverage(MEANS, radius=0.5, min_share=0.3),
     }
 
 

@@ -146,3 +146,38 @@ def test_fid_2048_value(inception_weights):
     fid.update(images(21, 3))
     f_real, f_fake = calls[0][1].numpy(), calls[1][1].numpy()
     assert fid.compute().item() == pytest.approx(frechet_truth(f_fake, f_real), rel=1e-5)
+
+
+def test_inception_features_are_the_fid_networks(inception_weights, tmp_path):
+    from restart_lightning.metrics import InceptionFeatures
+
+    features = InceptionFeatures(inception_weights, num_features=64)
+    assert features.num_features == 64 and not features.training
+    fid = FrechetDistance("inception", feature_extractor_weights_path=inception_weights, inception_features=64)
+    calls = record_features(fid)
+    x = images(30, 2, channels=1)
+    fid.update(x)
+    with torch.no_grad():
+        torch.testing.assert_close(features(x).double(), calls[0][1])
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        InceptionFeatures(tmp_path / "nowhere.pth")
+
+
+def test_kid_shares_the_inception_pass_in_the_suite(inception_weights):
+    """The metric suite on digits with Inception: KID from the 2048-d features of one pass."""
+    from restart_lightning.data import DigitsDataModule
+    from restart_lightning.evaluation.metric_suite import build_metric_suite
+    from restart_lightning.metrics import unbiased_mmd2
+
+    suite = build_metric_suite(DigitsDataModule(), "inception", str(inception_weights), names=["kid"],
+                               num_reference_samples=2, num_samples=2)
+    network = suite.extractors["inception"].network
+    calls = []
+    network.register_forward_hook(lambda mod, args, out: calls.append(out.double()))
+    real = torch.cat([b[0] for b in DigitsDataModule().reference_dataloader()])[:2]
+    with torch.no_grad():
+        suite.extractors["inception"](real)
+    fake = images(31, 2, channels=1, size=8)
+    suite.update(fake)
+    assert len(calls) == 2
+    assert suite.compute()["kid"].item() == pytest.approx(unbiased_mmd2(calls[0], calls[1]).item(), rel=1e-5)

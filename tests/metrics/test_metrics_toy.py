@@ -151,3 +151,17 @@ def test_frechet_merge_sums_generated_but_not_reference_states():
     single, merged, rank0 = two_rank_split(make, data)
     torch.testing.assert_close(merged, single)
     assert rank0.real_features_num_samples == 50 and rank0.fake_features_num_samples == 100
+
+
+def test_mode_coverage_share_threshold_follows_the_sample_count():
+    """min_share s: a mode needs max(1, floor(s n / K)) of n samples; 4 modes, s = 0.5."""
+    means = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])
+    counts = [5, 2, 1, 0]  # samples at each mode; n = 8 -> threshold floor(0.5 * 8 / 4) = 1
+    samples = torch.cat([means[i].repeat(c, 1) for i, c in enumerate(counts)])
+    metric = ModeCoverage(means, radius=0.5, min_share=0.5)
+    metric.update(samples)
+    assert metric.threshold() == 1 and metric.compute().item() == 0.75
+    metric.update(torch.full((8, 2), 50.0))  # 8 far samples: n = 16 -> threshold 2
+    assert metric.threshold() == 2 and metric.compute().item() == 0.5
+    with pytest.raises(ValueError, match="min_share"):
+        ModeCoverage(means, radius=0.5, min_share=0.0)
