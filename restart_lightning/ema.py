@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -19,8 +20,10 @@ class EMA(nn.Module):
 
     def __init__(self, model: nn.Module, half_life: float, rampup_ratio: float | None = 0.05) -> None:
         super().__init__()
-        if half_life < 0:
-            raise ValueError(f"model.ema_half_life must be >= 0 (samples), got {half_life}")
+        if not (isinstance(half_life, (int, float)) and math.isfinite(half_life) and half_life >= 0):
+            raise ValueError(f"model.ema_half_life: invalid value {half_life!r}; allowed: a finite number >= 0 (samples)")
+        if rampup_ratio is not None and not (math.isfinite(rampup_ratio) and rampup_ratio > 0):
+            raise ValueError(f"model.ema_rampup_ratio: invalid value {rampup_ratio!r}; allowed: a finite number > 0 or null")
         self.half_life, self.rampup_ratio = float(half_life), rampup_ratio
         self.module = copy.deepcopy(model).requires_grad_(False).eval()
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))

@@ -9,12 +9,21 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 
+from restart_lightning.constraints import (
+    FiniteFloat,
+    FiniteNonNegativeFloat,
+    FinitePositiveFloat,
+    HalfOpenUnitInterval,
+    NonNegativeInteger,
+    Seed,
+    check_arguments,
+)
 from restart_lightning.ema import EMA
 from restart_lightning.evaluation.labels import draw_labels
 from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.losses import build_loss
 from restart_lightning.preconditioning import Denoiser, build_preconditioning
-from restart_lightning.reliability.nonfinite import NonFiniteGuard
+from restart_lightning.reliability.nonfinite import NonFiniteGuard, check_finite_ema
 from restart_lightning.reliability.resume import clear_finished_epoch_sums, fill_missing_metric_states
 from restart_lightning.sigma_buckets import SigmaBucketLoss
 
@@ -62,39 +71,26 @@ class DiffusionModule(pl.LightningModule):
         self,
         net: nn.Module,
         preconditioning: Literal["edm", "vp", "ve"] = "edm",
-        sigma_data: float = 0.5,
+        sigma_data: FinitePositiveFloat = 0.5,
         loss: Literal["edm", "vp", "ve"] | None = None,
-        P_mean: float = -1.2,
-        P_std: float = 1.2,
-        lr: float = 1e-3,
-        lr_warmup_steps: int = 0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        ema_half_life: float = 500_000.0,
-        ema_rampup_ratio: float | None = 0.05,
+        P_mean: FiniteFloat = -1.2,
+        P_std: FinitePositiveFloat = 1.2,
+        lr: FinitePositiveFloat = 1e-3,
+        lr_warmup_steps: NonNegativeInteger = 0,
+        betas: tuple[HalfOpenUnitInterval, HalfOpenUnitInterval] = (0.9, 0.999),
+        eps: FinitePositiveFloat = 1e-8,
+        weight_decay: FiniteNonNegativeFloat = 0.0,
+        ema_half_life: FiniteNonNegativeFloat = 500_000.0,
+        ema_rampup_ratio: FinitePositiveFloat | None = 0.05,
         predict_sampler: str | dict[str, Any] = "heun",
-        noise_seed: int = 0,
+        noise_seed: Seed = 0,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default",
     ) -> None:
         super().__init__()
-        if not sigma_data > 0:
-            raise ValueError(f"model.sigma_data must be > 0, got {sigma_data}")
-        if not lr > 0:
-            raise ValueError(f"model.lr must be > 0, got {lr}")
-        if lr_warmup_steps < 0:
-            raise ValueError(f"model.lr_warmup_steps must be >= 0, got {lr_warmup_steps}")
-        if not P_std > 0:
-            raise ValueError(f"model.P_std must be > 0, got {P_std}")
-        if not (eps > 0 and weight_decay >= 0 and all(0 <= b < 1 for b in betas)):
-            raise ValueError(
-                f"model.betas must be in [0, 1), eps > 0, weight_decay >= 0; got {tuple(betas)}, {eps}, {weight_decay}"
-            )
-        if ema_rampup_ratio is not None and not ema_rampup_ratio > 0:
-            raise ValueError(f"model.ema_rampup_ratio must be > 0 or null, got {ema_rampup_ratio}")
+        check_arguments(DiffusionModule.__init__, locals(), "model")  # the command line checked them already
         with warnings.catch_warnings():  # under LightningCLI `net` is saved as its config
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
             self.save_hyperparameters()
@@ -154,6 +150,7 @@ class DiffusionModule(pl.LightningModule):
             self.model.net.compile(mode=self.hparams.compile_mode)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_finite_ema(self.ema.module, self.global_step)  # no checkpoint with NaN EMA weights
         clear_finished_epoch_sums(self, checkpoint, "bucket_losses.")  # an epoch-end checkpoint starts a new epoch
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

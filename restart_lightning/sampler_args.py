@@ -32,7 +32,11 @@ def split_sampler_args(args: list[str]) -> tuple[list[str], list[dict[str, Any]]
             else:
                 if not specs:
                     raise ValueError(f"{key}: give --sampler <name or preset.yaml> before its options")
-                specs[-1]["options"][key[len("--sampler."):]] = yaml.safe_load(value)
+                try:
+                    specs[-1]["options"][key[len("--sampler."):]] = yaml.safe_load(value)
+                except yaml.YAMLError as error:
+                    problem = getattr(error, "problem", None) or "a syntax error"
+                    raise ValueError(f"{key}: invalid value {value!r} ({problem}); allowed: a YAML value") from None
         else:
             rest.append(arg)
         i += 1

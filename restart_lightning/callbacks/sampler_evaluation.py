@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from restart_lightning.constraints import (
+    FiniteNonNegativeFloat,
+    IntegerAtLeastTwo,
+    NonNegativeInteger,
+    PositiveInteger,
+    Seed,
+    check_arguments,
+)
 from restart_lightning.evaluation.block_report import block_tables, log_block_scalars
 from restart_lightning.evaluation.export import SampleWriter
 from restart_lightning.evaluation.generation import generate_batches
@@ -64,40 +72,33 @@ class SamplerEvaluation(Callback):
     def __init__(
         self,
         samplers: dict[str, str | dict[str, Any]] | None = None,
-        num_samples: int = 10_000,
-        batch_size: int = 1_000,
-        every_n_epochs: int = 1,
-        every_n_steps: int | None = None,
+        num_samples: PositiveInteger = 10_000,
+        batch_size: PositiveInteger = 1_000,
+        every_n_epochs: NonNegativeInteger = 1,
+        every_n_steps: PositiveInteger | None = None,
         at_fit_end: bool = True,
-        feature_extractor: str | nn.Module = "auto",
+        feature_extractor: Literal["auto", "inception", "identity"] | nn.Module = "auto",
         inception_weights: str | None = None,
         reference_stats: str | None = "auto",
-        num_reference_samples: int = 50_000,
-        num_pictures: int = 64,
+        num_reference_samples: IntegerAtLeastTwo = 50_000,
+        num_pictures: NonNegativeInteger = 64,
         save_samples: bool = False,
-        seed_offset: int = 0,
-        class_labels: int | None = None,
-        guidance_scale: float = 1.0,
+        seed_offset: Seed = 0,
+        class_labels: NonNegativeInteger | None = None,
+        guidance_scale: FiniteNonNegativeFloat = 1.0,
         metrics: list[str] | None = None,
         dinov2_weights: str | None = None,
         clip_model: str | None = None,
-        seed_blocks: int | None = None,
+        seed_blocks: NonNegativeInteger | None = None,
     ) -> None:
         super().__init__()
-        for field, value, low in (("num_samples", num_samples, 1), ("batch_size", batch_size, 1),
-                                  ("every_n_epochs", every_n_epochs, 0), ("num_reference_samples", num_reference_samples, 2)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"SamplerEvaluation.{field} must be an int >= {low}, got {value!r}")
-        if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"SamplerEvaluation.every_n_steps must be None or >= 1, got {every_n_steps!r}")
-        if guidance_scale < 0:
-            raise ValueError(f"SamplerEvaluation.guidance_scale must be >= 0, got {guidance_scale}")
+        check_arguments(SamplerEvaluation.__init__, locals(), "SamplerEvaluation")
         check_metric_names(metrics, "SamplerEvaluation.metrics")
         if seed_blocks is None:
             seed_blocks = 5 if num_samples >= 20 else 0
-        if not isinstance(seed_blocks, int) or seed_blocks == 1 or not 0 <= seed_blocks <= num_samples // 2:
-            raise ValueError(f"SamplerEvaluation.seed_blocks must be 0 (off) or an int in [2, num_samples // 2 = "
-                             f"{num_samples // 2}], got {seed_blocks!r}")
+        if seed_blocks == 1 or seed_blocks > num_samples // 2:
+            raise ValueError(f"SamplerEvaluation.seed_blocks: invalid value {seed_blocks!r}; allowed: 0 (off) or an "
+                             f"integer in [2, num_samples // 2 = {num_samples // 2}]")
         self.samplers: list[NamedSampler] = parse_sampler_specs(samplers or {"heun": "heun"}, "SamplerEvaluation.samplers")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.every_n_epochs, self.every_n_steps, self.at_fit_end = every_n_epochs, every_n_steps, at_fit_end

@@ -14,8 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from restart_lightning.constraints import (
+    HalfOpenUnitInterval,
+    NonNegativeInteger,
+    PositiveInteger,
+    Seed,
+    check_arguments,
+)
 from restart_lightning.data.image_datamodule import ImageDataModule
 from restart_lightning.data.image_datasets import TensorImageDataset
+from restart_lightning.memory import check_memory
 
 __all__ = ["DigitsDataModule", "load_digits_images"]
 
@@ -47,21 +55,23 @@ class DigitsDataModule(ImageDataModule):
 
     def __init__(
         self,
-        resolution: int = 8,
-        batch_size: int = 128,
-        num_workers: int = 0,
+        resolution: PositiveInteger = 8,
+        batch_size: PositiveInteger = 128,
+        num_workers: NonNegativeInteger = 0,
         use_labels: bool = True,
-        val_fraction: float = 0.0,
-        seed: int = 0,
-        num_predict_samples: int = 1000,
+        val_fraction: HalfOpenUnitInterval = 0.0,
+        seed: Seed = 0,
+        num_predict_samples: PositiveInteger = 1000,
     ) -> None:
         super().__init__(
             batch_size=batch_size, num_workers=num_workers, random_flip=False, val_fraction=val_fraction, seed=seed,
             num_predict_samples=num_predict_samples,
         )
         self.save_hyperparameters()
+        check_arguments(DigitsDataModule.__init__, locals(), "data")
         if resolution < 8:
-            raise ValueError(f"resolution must be >= 8, got {resolution}")
+            raise ValueError(f"data.resolution: invalid value {resolution}; allowed: an integer >= 8 (digits are 8x8)")
+        check_memory("data.resolution", resolution**2, 1797 * 4, "1,797 float32 images of resolution^2 pixels")
         self.resolution = resolution
         self.use_labels = use_labels
 

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
+from restart_lightning.constraints import (
+    HalfOpenUnitInterval,
+    NonNegativeInteger,
+    PositiveInteger,
+    Seed,
+    check_arguments,
+)
+from restart_lightning.data.image_datasets import Selection
+from restart_lightning.data.resumable_sampler import ResumableSampler
 from restart_lightning.data.seeds import seed_dataloader
 
 __all__ = ["ImageDataModule"]
@@ -36,16 +45,15 @@ class ImageDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 128,
-        num_workers: int = 0,
+        batch_size: PositiveInteger = 128,
+        num_workers: NonNegativeInteger = 0,
         random_flip: bool = True,
-        val_fraction: float = 0.0,
-        seed: int = 0,
-        num_predict_samples: int = 1000,
+        val_fraction: HalfOpenUnitInterval = 0.0,
+        seed: Seed = 0,
+        num_predict_samples: PositiveInteger = 1000,
     ) -> None:
         super().__init__()
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        check_arguments(ImageDataModule.__init__, locals(), "data")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.random_flip = random_flip
@@ -53,6 +61,8 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.num_predict_samples = num_predict_samples
         self._datasets: tuple[Dataset, Dataset, Dataset] | None = None
+        self._train_sampler: ResumableSampler | None = None
+        self._sampler_state: dict[str, int] | None = None  # restored before the sampler exists
 
     # --- what subclasses provide -------------------------------------------------------------
     @property
@@ -77,20 +87,21 @@ class ImageDataModule(pl.LightningDataModule):
         n = len(plain)  # type: ignore[arg-type]
         n_val = max(1, round(self.val_fraction * n))
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
-        return Subset(train, sorted(perm[n_val:])), Subset(plain, sorted(perm[:n_val])), plain
+        return Selection(train, sorted(perm[n_val:])), Selection(plain, sorted(perm[:n_val])), plain
 
     # --- LightningDataModule ---------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self._datasets is None:
             self._datasets = self._make_datasets()
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+    def _loader(self, dataset: Dataset, sampler: ResumableSampler | None = None,
+                batch_size: int | None = None) -> DataLoader:
         workers = self.num_workers
         return DataLoader(
             dataset,
             batch_size=batch_size or self.batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle and len(dataset) >= (batch_size or self.batch_size),  # type: ignore[arg-type]
+            sampler=sampler,
+            drop_last=sampler is not None and len(dataset) >= self.batch_size,  # type: ignore[arg-type]
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=workers > 0 and torch.cuda.is_available(),
@@ -102,13 +113,37 @@ class ImageDataModule(pl.LightningDataModule):
         return self._datasets[index]
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._get(0), shuffle=True)
+        """Shuffled per epoch from ``seed``, resumable at the exact batch (``ResumableSampler``)."""
+        dataset = self._get(0)
+        if self._train_sampler is None:
+            trainer = self.trainer
+            world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+            self._train_sampler = ResumableSampler(dataset, self.batch_size, self.seed, world, rank, self.random_flip)
+            if self._sampler_state is not None:
+                self._train_sampler.load_state_dict(self._sampler_state)
+        return self._loader(dataset, self._train_sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._get(1), shuffle=False)
+        return self._loader(self._get(1))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._get(1), shuffle=False)
+        return self._loader(self._get(1))
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training and self._train_sampler is not None:
+            self._train_sampler.mark_consumed()  # counted when training uses it, not when pre-fetched
+        return batch
+
+    def state_dict(self) -> dict:
+        """The training position (epoch, consumed batches), saved in every checkpoint."""
+        if self._train_sampler is not None:
+            return {"train_sampler": self._train_sampler.state_dict()}
+        return {"train_sampler": self._sampler_state} if self._sampler_state is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._sampler_state = state.get("train_sampler")
+        if self._train_sampler is not None and self._sampler_state is not None:
+            self._train_sampler.load_state_dict(self._sampler_state)
 
     def predict_dataloader(self) -> DataLoader:
         """Global sample indices (= seeds) 0..num_predict_samples-1 for ``main.py predict``."""
@@ -117,7 +152,7 @@ class ImageDataModule(pl.LightningDataModule):
     # --- reference data for metrics ---------------------------------------------------------------
     def reference_dataloader(self, batch_size: int | None = None) -> DataLoader:
         """All images (training set, no flips, fixed order) for reference statistics (e.g. FID)."""
-        return self._loader(self._get(2), shuffle=False, batch_size=batch_size)
+        return self._loader(self._get(2), batch_size=batch_size)
 
     def reference_images(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` distinct real images ``[n, C, H, W]`` in [-1, 1], a random subset drawn with ``seed``

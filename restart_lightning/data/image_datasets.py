@@ -1,7 +1,9 @@
 """Map-style image datasets yielding ``(image, label)``: float32 ``[C, H, W]`` in [-1, 1], int64 label.
 
-A label of -1 means "no label". Random horizontal flips are drawn per item from torch's global
-generator (DataLoader seeds each worker), so they follow ``seed_everything``.
+A label of -1 means "no label". An item is asked for by its index, or by ``(index, flip)``: the
+training sampler (``resumable_sampler.ResumableSampler``) decides the flips, so that they are a
+function of the position in the epoch. Asked for by index alone, a dataset made with
+``random_flip`` draws the flip from torch's global generator.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from restart_lightning.metrics.images import from_uint8
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageFileDataset",
+    "Selection",
     "TensorImageDataset",
     "list_image_files",
     "load_image",
@@ -38,10 +41,26 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32)
 
 
-def _maybe_flip(image: torch.Tensor, random_flip: bool) -> torch.Tensor:
-    if random_flip and torch.rand(()) < 0.5:
-        return image.flip(-1)
-    return image
+def _split_item(item: int | tuple[int, bool], random_flip: bool) -> tuple[int, bool]:
+    """(index, flip) of a requested item: given by the sampler, or drawn now if only the index is."""
+    if isinstance(item, (tuple, list)):
+        return int(item[0]), bool(item[1])
+    return item, bool(random_flip and torch.rand(()) < 0.5)
+
+
+class Selection(Dataset[ImageItem]):
+    """The items ``indices`` of ``dataset`` (like ``Subset``, but passing ``(index, flip)`` requests on)."""
+
+    def __init__(self, dataset: Dataset[ImageItem], indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int | tuple[int, bool]) -> ImageItem:
+        if isinstance(item, (tuple, list)):
+            return self.dataset[(self.indices[int(item[0])], bool(item[1]))]
+        return self.dataset[self.indices[item]]
 
 
 class TensorImageDataset(Dataset[ImageItem]):
@@ -61,9 +80,10 @@ class TensorImageDataset(Dataset[ImageItem]):
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def __getitem__(self, index: int) -> ImageItem:
-        image = _maybe_flip(to_unit_range(self.images[index]), self.random_flip)
-        return image, self.labels[index]
+    def __getitem__(self, item: int | tuple[int, bool]) -> ImageItem:
+        index, flip = _split_item(item, self.random_flip)
+        image = to_unit_range(self.images[index])
+        return (image.flip(-1) if flip else image), self.labels[index]
 
 
 def load_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> torch.Tensor:
@@ -71,6 +91,16 @@ def load_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> t
     to ``resolution x resolution``; returns uint8 ``[channels, resolution, resolution]``."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
+    try:
+        return _load_image(path, resolution, channels)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(
+            f"data.root: '{path}' is not a readable image ({type(error).__name__}: {str(error)[:200]}); "
+            "remove or replace the file"
+        ) from None
+
+
+def _load_image(path: str | os.PathLike, resolution: int, channels: int) -> torch.Tensor:
     with Image.open(path) as img:
         img = img.convert("L" if channels == 1 else "RGB")
         w, h = img.size
@@ -130,6 +160,7 @@ class ImageFileDataset(Dataset[ImageItem]):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> ImageItem:
+    def __getitem__(self, item: int | tuple[int, bool]) -> ImageItem:
+        index, flip = _split_item(item, self.random_flip)
         image = to_unit_range(load_image(self.files[index], self.resolution, self.channels))
-        return _maybe_flip(image, self.random_flip), self.labels[index]
+        return (image.flip(-1) if flip else image), self.labels[index]

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from torch.utils.data import Dataset
 
+from restart_lightning.constraints import (
+    HalfOpenUnitInterval,
+    NonNegativeInteger,
+    PositiveInteger,
+    Seed,
+    check_arguments,
+)
 from restart_lightning.data.image_datamodule import ImageDataModule
 from restart_lightning.data.image_datasets import ImageFileDataset, list_image_files
 
@@ -33,23 +41,24 @@ class ImageFolderDataModule(ImageDataModule):
     def __init__(
         self,
         root: str,
-        resolution: int = 64,
-        batch_size: int = 64,
-        num_workers: int = 0,
+        resolution: PositiveInteger = 64,
+        batch_size: PositiveInteger = 64,
+        num_workers: NonNegativeInteger = 0,
         class_subfolders: bool = False,
-        channels: int = 3,
+        channels: Literal[1, 3] = 3,
         random_flip: bool = True,
-        val_fraction: float = 0.0,
-        seed: int = 0,
-        num_predict_samples: int = 1000,
+        val_fraction: HalfOpenUnitInterval = 0.0,
+        seed: Seed = 0,
+        num_predict_samples: PositiveInteger = 1000,
     ) -> None:
         super().__init__(
             batch_size=batch_size, num_workers=num_workers, random_flip=random_flip,
             val_fraction=val_fraction, seed=seed, num_predict_samples=num_predict_samples,
         )
         self.save_hyperparameters()
+        check_arguments(ImageFolderDataModule.__init__, locals(), "data")
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
+            raise ValueError(f"data.channels: invalid value {channels!r}; allowed values: 1, 3")
         self.root = root
         self.resolution = resolution
         self.channels = channels

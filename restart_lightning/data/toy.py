@@ -131,7 +131,7 @@ def make_mixture(name: str) -> GaussianMixture | None:
 def sample_toy(name: str, n: int, generator: torch.Generator | None = None) -> Tensor:
     """n points [n, 2] (float64) of the toy distribution called ``name``."""
     if name not in TOY_DISTRIBUTIONS:
-        raise ValueError(f"data.name: unknown toy distribution {name!r}; allowed values: {', '.join(TOY_DISTRIBUTIONS)}")
+        raise ValueError(f"data.name: invalid value {name!r}; allowed values: {', '.join(TOY_DISTRIBUTIONS)}")
     mixture = make_mixture(name)
     if mixture is not None:
         return mixture.sample(n, generator)

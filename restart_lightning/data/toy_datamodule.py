@@ -8,8 +8,10 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from restart_lightning.constraints import PositiveInteger, Seed, check_arguments
 from restart_lightning.data.seeds import seed_dataloader
 from restart_lightning.data.toy import TOY_DISTRIBUTIONS, GaussianMixture, make_mixture, sample_toy
+from restart_lightning.memory import check_memory
 
 
 def _batch_generator(seed: int, stream: int, index: int) -> torch.Generator:
@@ -66,18 +68,19 @@ class ToyDataModule(pl.LightningDataModule):
     def __init__(
         self,
         name: Literal["grid", "ring", "moons", "checkerboard"] = "grid",
-        batch_size: int = 512,
-        steps_per_epoch: int = 200,
-        num_val_samples: int = 4096,
-        seed: int = 0,
-        num_predict_samples: int = 1000,
+        batch_size: PositiveInteger = 512,
+        steps_per_epoch: PositiveInteger = 200,
+        num_val_samples: PositiveInteger = 4096,
+        seed: Seed = 0,
+        num_predict_samples: PositiveInteger = 1000,
     ) -> None:
         super().__init__()
         if name not in TOY_DISTRIBUTIONS:
-            raise ValueError(f"data.name: unknown toy distribution {name!r}; allowed values: {', '.join(TOY_DISTRIBUTIONS)}")
-        for field, value in (("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch), ("num_val_samples", num_val_samples)):
-            if value < 1:
-                raise ValueError(f"data.{field} must be >= 1, got {value}")
+            raise ValueError(f"data.name: invalid value {name!r}; allowed values: {', '.join(TOY_DISTRIBUTIONS)}")
+        check_arguments(ToyDataModule.__init__, locals(), "data")
+        # float64 points, then their float32 copy, per point (the batch also passes through the network)
+        check_memory("data.batch_size", batch_size, 2 * 12, "a training batch of 2-D points")
+        check_memory("data.num_val_samples", num_val_samples, 2 * 12, "the held-out points")
         self.save_hyperparameters()
         self.name, self.batch_size, self.seed = name, batch_size, seed
         self.steps_per_epoch, self.num_val_samples = steps_per_epoch, num_val_samples

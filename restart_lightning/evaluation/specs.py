@@ -19,6 +19,19 @@ import yaml
 from restart_lightning.sampling import SAMPLERS, Sampler, build_sampler
 
 
+def read_yaml(path: Path, where: str) -> Any:
+    """The YAML in ``path``; ValueError naming ``where``, the file and the line of a syntax error."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{where}: {str(path)!r} is not valid YAML{at}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{where}: {str(path)!r} cannot be read ({error})") from None
+
+
 @dataclass(frozen=True)
 class NamedSampler:
     """A sampler with the label it is logged under and its family (registry name)."""
@@ -40,7 +53,7 @@ def _load_spec(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
         path = Path(spec)
         if not path.is_file():
             raise ValueError(f"{where}: sampler preset file {spec!r} does not exist")
-        loaded = yaml.safe_load(path.read_text())
+        loaded = read_yaml(path, where)
         if not isinstance(loaded, dict) or "name" not in loaded:
             raise ValueError(f"{where}: {spec!r} is not a sampler preset (a YAML mapping with 'name' and options)")
         return loaded

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from restart_lightning.constraints import (
+    IntegerAtLeastTwo,
+    NonNegativeInteger,
+    PositiveInteger,
+    UnitInterval,
+    check_arguments,
+)
+from restart_lightning.memory import check_parameter_memory
 from restart_lightning.networks.embedding import LabelEmbedding, PositionalEmbedding
+
+
+def mlp_parameter_count(dim: int, width: int, depth: int, num_classes: int = 0) -> int:
+    """Parameters of ``MLP(dim, width, depth, num_classes)`` (checked against a built one in the tests)."""
+    linear = width * width + width
+    embedding = 2 * linear + (num_classes + 1) * width * (num_classes > 0)
+    blocks = depth * (3 * linear + 2 * width)
+    return embedding + (dim + 1) * width + blocks + 2 * width + (width + 1) * dim
 
 
 class ResidualBlock(nn.Module):
@@ -35,11 +51,22 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, dim: int = 2, width: int = 64, depth: int = 4, num_classes: int = 0, label_dropout: float = 0.0
+        self,
+        dim: PositiveInteger = 2,
+        width: IntegerAtLeastTwo = 64,
+        depth: PositiveInteger = 4,
+        num_classes: NonNegativeInteger = 0,
+        label_dropout: UnitInterval = 0.0,
     ) -> None:
         super().__init__()
-        if dim < 1 or width < 2 or depth < 1:
-            raise ValueError(f"MLP needs dim >= 1, width >= 2 and depth >= 1; got {dim}, {width}, {depth}")
+        check_arguments(MLP.__init__, locals(), "MLP")
+        if width % 2:
+            raise ValueError(f"MLP.width: invalid value {width}; allowed: an even integer >= 2 (sinusoidal embedding)")
+        check_parameter_memory(
+            f"MLP (dim={dim}, width={width}, depth={depth}, num_classes={num_classes})",
+            mlp_parameter_count(dim, width, depth, num_classes),
+        )
+        self.num_classes = num_classes
         self.noise_embedding = nn.Sequential(
             PositionalEmbedding(width), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width)
         )

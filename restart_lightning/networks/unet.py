@@ -31,6 +31,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restart_lightning.constraints import (
+    FinitePositiveFloat,
+    HalfOpenUnitInterval,
+    NonNegativeInteger,
+    PositiveInteger,
+    UnitInterval,
+    check_arguments,
+)
+from restart_lightning.memory import BYTES_PER_PARAMETER, check_parameter_memory
 from restart_lightning.networks.unet_blocks import ResidualBlock
 from restart_lightning.networks.unet_layers import (
     FourierEmbedding,
@@ -73,28 +82,29 @@ class UNet(nn.Module):
 
     def __init__(
         self,
-        resolution: int = 32,
-        in_channels: int = 3,
-        out_channels: int | None = None,
-        base_channels: int = 128,
-        channel_mult: Sequence[int] = (2, 2, 2),
-        emb_mult: int = 4,
-        num_blocks: int = 4,
-        attn_resolutions: Sequence[int] = (16,),
-        dropout: float = 0.13,
-        num_classes: int = 0,
-        label_dropout: float = 0.0,
-        num_heads: int = 1,
-        channels_per_head: int = 0,
+        resolution: PositiveInteger = 32,
+        in_channels: PositiveInteger = 3,
+        out_channels: PositiveInteger | None = None,
+        base_channels: PositiveInteger = 128,
+        channel_mult: Sequence[PositiveInteger] = (2, 2, 2),
+        emb_mult: PositiveInteger = 4,
+        num_blocks: NonNegativeInteger = 4,
+        attn_resolutions: Sequence[PositiveInteger] = (16,),
+        dropout: HalfOpenUnitInterval = 0.13,
+        num_classes: NonNegativeInteger = 0,
+        label_dropout: UnitInterval = 0.0,
+        num_heads: PositiveInteger = 1,
+        channels_per_head: NonNegativeInteger = 0,
         embedding_type: Literal["positional", "fourier"] = "positional",
-        fourier_scale: float = 16.0,
+        fourier_scale: FinitePositiveFloat = 16.0,
         adaptive_scale: bool = False,
-        skip_scale: float = math.sqrt(0.5),
+        skip_scale: FinitePositiveFloat = math.sqrt(0.5),
         resample_proj: bool = True,
         decoder_attn_all_blocks: bool = False,
     ) -> None:
         super().__init__()
-        _check_args(resolution, channel_mult, num_classes, label_dropout, embedding_type)
+        check_arguments(UNet.__init__, locals(), "UNet")
+        _check_args(resolution, base_channels, channel_mult, num_blocks, emb_mult)
         self.resolution = resolution
         self.in_channels = in_channels
         self.out_channels = in_channels if out_channels is None else out_channels
@@ -191,18 +201,26 @@ class UNet(nn.Module):
 
 
 def _check_args(
-    resolution: int, channel_mult: Sequence[int], num_classes: int, label_dropout: float, embedding_type: str
+    resolution: int, base_channels: int, channel_mult: Sequence[int], num_blocks: int, emb_mult: int
 ) -> None:
+    """What the typed constraints cannot say: shapes that fit together, and a size that fits into memory."""
     if len(channel_mult) == 0:
-        raise ValueError("channel_mult must have at least one entry")
+        raise ValueError("UNet.channel_mult: invalid value []; allowed: a non-empty list of integers >= 1")
     if resolution % (2 ** (len(channel_mult) - 1)):
-        raise ValueError(f"resolution {resolution} is not divisible by 2^{len(channel_mult) - 1}")
-    if num_classes < 0:
-        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-    if not 0.0 <= label_dropout <= 1.0:
-        raise ValueError(f"label_dropout must be in [0, 1], got {label_dropout}")
-    if embedding_type not in ("positional", "fourier"):
-        raise ValueError(f"embedding_type must be 'positional' or 'fourier', got {embedding_type!r}")
+        raise ValueError(
+            f"UNet.resolution: invalid value {resolution}; allowed: a multiple of 2^(len(channel_mult) - 1) = "
+            f"{2 ** (len(channel_mult) - 1)}"
+        )
+    if base_channels % 2:
+        raise ValueError(f"UNet.base_channels: invalid value {base_channels}; allowed: an even integer")
+    # A lower bound of the size (two 3x3 convolutions per block) and ~16 KiB of Python objects per block.
+    blocks = len(channel_mult) * (2 * num_blocks + 3)
+    weights = sum((2 * num_blocks + 3) * 18 * (base_channels * m) ** 2 for m in channel_mult)
+    weights += (base_channels * emb_mult) ** 2
+    check_parameter_memory(
+        f"UNet (base_channels={base_channels}, channel_mult={list(channel_mult)}, num_blocks={num_blocks})",
+        weights + blocks * 16384 // BYTES_PER_PARAMETER,
+    )
 
 
 def ddpmpp_cifar10(num_classes: int = 0, label_dropout: float = 0.0, dropout: float = 0.13) -> UNet:

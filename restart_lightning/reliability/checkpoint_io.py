@@ -10,6 +10,8 @@ moment leaves either the old file or the new one, never a torn one. Loading goes
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -20,27 +22,71 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from restart_lightning.reliability.errors import CheckpointWriteError, one_line
 from restart_lightning.reliability.safe_load import load_checkpoint_file
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)`` through a temporary file in the same directory, fsync and ``os.replace``."""
+    """``torch.save(obj, path)`` through a temporary file in the same directory, fsync and ``os.replace``.
+
+    A failed write (a full disk, lost permissions) removes its temporary file and raises
+    ``CheckpointWriteError`` naming the file; the previous file at ``path`` is untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    remove_stale_temporaries(path.parent, path.name)
+    tmp = path.with_name(f".{path.name}.{_writer_tag()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as f:  # "x": never reuse a file; permissions follow the umask
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, (OSError, RuntimeError)) and not isinstance(error, CheckpointWriteError):
+            # torch.save reports a failed write as RuntimeError ("file write failed"), open() as OSError
+            reason = getattr(error, "strerror", None) or one_line(error)[:200]
+            raise CheckpointWriteError(
+                f"checkpoint: cannot write '{path}' ({reason}); the previous checkpoint there, if any, is kept"
+            ) from error
         raise
     _fsync_directory(path.parent)  # make the rename itself durable
     return path
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>`` of this process: lets a later run tell a dead writer's leftovers from a live one's."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Delete the temporary files of checkpoint writes killed mid-write (``.<name>.<host>-<pid>.<id>.tmp``).
+
+    Only files of processes on this host that no longer run are removed: a live writer (another
+    process of the same run, or a concurrent run) keeps its file. Returns the files removed.
+    """
+    removed = []
+    host = socket.gethostname().replace(".", "_")
+    for tmp in Path(directory).glob(f".{name}.*.tmp") if Path(directory).is_dir() else []:
+        match = re.fullmatch(rf"\..+\.{re.escape(host)}-(\d+)\.[0-9a-f]+\.tmp", tmp.name)
+        legacy = re.fullmatch(r"\..+\.[0-9a-f]{32}\.tmp", tmp.name)  # before writers were tagged
+        if (match and not _process_alive(int(match.group(1)))) or legacy:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -36,6 +36,10 @@ class NonFiniteError(FloatingPointError):
     """Training met a non-finite loss or gradient (the message gives the step and the sigma range)."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, lost permissions); the previous one is kept."""
+
+
 # Raised by our own checks and by the constructors they call: the user can fix these.
 USER_ERRORS = (
     ValueError,
@@ -72,12 +76,45 @@ def reported_errors() -> Iterator[None]:
         code = getattr(stop, "code", None)
         raise SystemExit(code if isinstance(code, int) and code else 128 + signal.SIGTERM) from None
     except FloatingPointError as error:  # NonFiniteError and the samplers' non-finite states
-        _report(str(error) or type(error).__name__, RUN_FAILED)
+        _report(_message(error), RUN_FAILED)
+    except CheckpointWriteError as error:
+        _report(_message(error), RUN_FAILED)
     except USER_ERRORS as error:
-        message = str(error) or type(error).__name__
+        message = _message(error)
         if "Does not validate against any of the" in message or 'Parser key "' in message:
             message = condense_parser_message(message)  # raised by jsonargparse while instantiating
         _report(message, USAGE_ERROR)
+    except OSError as error:  # a read or write the run depends on failed (full disk, a vanished file)
+        where = f"'{error.filename}': " if getattr(error, "filename", None) else ""
+        _report(f"{where}{error.strerror or _message(error)} ({type(error).__name__}); the run stopped", RUN_FAILED)
+    except RuntimeError as error:
+        if not _out_of_memory(error):
+            raise
+        _report(f"out of memory: {_allocation(error)}; lower the batch sizes (data.batch_size, "
+                "SamplerEvaluation.batch_size) or the network's size", RUN_FAILED)
+
+
+def _message(error: BaseException) -> str:
+    """The error's own text; for an error re-raised from a DataLoader worker, the worker's last line."""
+    message = str(error) or type(error).__name__
+    if "Original Traceback" in message:  # torch's ExceptionWrapper: "Caught X in DataLoader worker ..."
+        last = [line for line in message.splitlines() if line.strip()][-1]
+        message = re.sub(r"^\w+(Error|Exception): ", "", last.strip())
+    return message
+
+
+def _out_of_memory(error: RuntimeError) -> bool:
+    text = str(error)
+    return type(error).__name__ == "OutOfMemoryError" or "DefaultCPUAllocator: can't allocate memory" in text
+
+
+def _allocation(error: RuntimeError) -> str:
+    match = re.search(r"allocate (\d+) bytes", str(error))
+    if match:
+        from restart_lightning.memory import format_bytes
+
+        return f"could not allocate {format_bytes(int(match.group(1)))}"
+    return one_line(error)[:200]
 
 
 class OneLineErrorParser(LightningArgumentParser):
@@ -95,7 +132,9 @@ _CLASS = re.compile(r"^Problem with given class_path '([^']+)':\s*(.*)$")
 _LITERAL = re.compile(r"Expected a typing\.Literal\[(.*)\](?:\. Got value: (.*))?$")
 _TYPE = re.compile(r"Expected a <class '([\w.]+)'>(?:\. Got value: (.*))?$")
 _FIELD_FIRST = re.compile(r"^[A-Za-z_][\w]*(\.[\w\[\]]+)+\b")
-_NOISE_ITEMS = ("Expected a <class 'NoneType'>", "Not a valid subclass of")
+_CONSTRAINT = re.compile(r"Not of type (\w+): (.*)$")
+_NOISE_ITEMS = ("Expected a <class 'NoneType'>", "Not a valid subclass of", "Expected a path but",
+                "Expected a dot import path")
 _UNION_NOISE = ("Does not validate against any of the", "Subtypes:", "Errors:")
 
 
@@ -132,7 +171,7 @@ def _condense(lines: list[str]) -> tuple[list[str], str, str]:
         keys, problem, given = _condense(([cls.group(2)] if cls.group(2) else []) + lines[1:])
         return ["init_args", *keys] if keys else [], problem, given
     given = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Given value:")), "")
-    if first.startswith(_UNION_NOISE):
+    if first.startswith(_UNION_NOISE) or first.startswith("- "):
         items = [b for b in _blocks(lines) if not b[0].strip().startswith(_NOISE_ITEMS)]
         if items:
             keys, problem, inner_given = _condense(items[0])
@@ -157,6 +196,9 @@ def condense_parser_message(message: str) -> str:
 
 
 def _rewrite(problem: str, given: str) -> str:
+    constraint = _CONSTRAINT.search(problem)
+    if constraint:
+        return _constraint_problem(constraint.group(1), constraint.group(2), given)
     literal = _LITERAL.search(problem)
     if literal:
         allowed = ", ".join(v.strip().strip("'\"") for v in literal.group(1).split(","))
@@ -167,3 +209,30 @@ def _rewrite(problem: str, given: str) -> str:
         value = (typed.group(2) or given).strip()
         return f"expected {typed.group(1)}, got {value!r}"
     return one_line(problem)
+
+
+def _constraint_problem(type_name: str, detail: str, given: str) -> str:
+    """``invalid value V; allowed: <what the type allows>`` for a restricted type's failure.
+
+    What is allowed comes from the type object itself (``restart_lightning.constraints`` or
+    jsonargparse's own types), found by the name jsonargparse reports; only the value is taken
+    from the message text, where jsonargparse keeps nothing else.
+    """
+    from jsonargparse import typing as jsonargparse_typing
+
+    from restart_lightning.constraints import describe
+
+    conform = re.match(r"^(.*?)\s*does not conform", detail)
+    value = conform.group(1).strip() if conform else ""
+    if not value:
+        quoted = re.search(r": '(.*)'$", detail)  # float('x') / int('x') failures
+        value = quoted.group(1) if quoted else given.strip()
+    if not value and detail.endswith((" not a number", " not an integer")):
+        value = detail.rsplit(" not ", 1)[0]
+    typ = getattr(jsonargparse_typing, type_name, None)
+    allowed = describe(type_name) or getattr(typ, "__doc__", None) or getattr(typ, "_expression", type_name)
+    try:
+        shown = value if float(value) == float(value) or value.lower() == "nan" else repr(value)
+    except ValueError:
+        shown = repr(value)
+    return f"invalid value {shown}; allowed: {allowed}"

@@ -77,3 +77,20 @@ class NonFiniteGuard:
             text += (f": training stopped before the optimizer step; the last good checkpoint ({last}) is kept. "
                      "Lower model.lr, clip gradients (trainer.gradient_clip_val) or set model.on_nonfinite=skip")
         return text
+
+
+def check_finite_ema(ema_module: nn.Module, step: int) -> None:
+    """NonFiniteError naming the first non-finite EMA tensor; called before every checkpoint is written.
+
+    The EMA is a convex combination of weights the step guard has already checked, so it can only
+    turn non-finite through its own decay; a checkpoint never stores such weights, whatever
+    ``on_nonfinite`` says (there is no step to skip).
+    """
+    params = [p for p in ema_module.parameters() if p.is_floating_point()]
+    if not params or bool(torch.isfinite(torch.stack(torch._foreach_norm(params, float("inf")))).all()):
+        return
+    name = next(n for n, p in ema_module.named_parameters() if p.is_floating_point() and not torch.isfinite(p).all())
+    raise NonFiniteError(
+        f"non-finite EMA weights (first in ema.module.{name}) at step {step}: the checkpoint is not written "
+        "and training stopped; check model.ema_half_life and model.ema_rampup_ratio"
+    )

@@ -22,6 +22,10 @@ from .noise import NoiseSource
 from .plan import Op, Plan
 from .schedules import SCHEDULES, get_sigmas
 
+# The longest plan a sampler may build: far beyond any published configuration (EDM and Restart use at
+# most a few thousand steps), small enough that the plan and its timings fit into memory at once.
+MAX_PLAN_STEPS = 100_000
+
 
 def check_option(name: str, value: Any, ok: bool, allowed: str) -> None:
     """ValueError naming option ``name``, its bad ``value`` and what is ``allowed``, unless ``ok``."""
@@ -32,6 +36,16 @@ def check_option(name: str, value: Any, ok: bool, allowed: str) -> None:
 def is_int(value: Any) -> bool:
     """An int, not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite(value: Any) -> bool:
+    """A finite real number (int or float, not a bool, not NaN or +-inf)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_real(value: Any) -> bool:
+    """A real number that may be +-inf (not a bool, not NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -68,11 +82,16 @@ class Sampler:
     ) -> None:
         self.num_steps, self.schedule, self.rho = num_steps, schedule, rho
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
-        check_option("num_steps", num_steps, is_int(num_steps) and num_steps >= 1, "an int >= 1")
-        check_option("schedule", schedule, schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
-        check_option("sigma_min", sigma_min, sigma_min is None or sigma_min > 0, "None or > 0")
-        check_option("sigma_max", sigma_max, sigma_max is None or sigma_max > (sigma_min or 0), "None or > sigma_min")
-        check_option("rho", rho, rho > 0, "> 0")
+        check_option("num_steps", num_steps, is_int(num_steps) and 1 <= num_steps <= MAX_PLAN_STEPS,
+                     f"an int in [1, {MAX_PLAN_STEPS}]")
+        check_option("schedule", schedule, isinstance(schedule, str) and schedule in SCHEDULES,
+                     f"one of {', '.join(SCHEDULES)}")
+        check_option("sigma_min", sigma_min, sigma_min is None or (is_finite(sigma_min) and sigma_min > 0),
+                     "None or a finite number > 0")
+        low = sigma_min if is_finite(sigma_min) else 0
+        check_option("sigma_max", sigma_max, sigma_max is None or (is_finite(sigma_max) and sigma_max > low),
+                     f"None or a finite number > sigma_min (= {sigma_min})")
+        check_option("rho", rho, is_finite(rho) and rho > 0, "a finite number > 0")
         self.validate()
         self.plan()  # fail at construction if no plan can be built on the default range
 

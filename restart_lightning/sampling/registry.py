@@ -37,7 +37,11 @@ def build_sampler(name: str, **options: Any) -> Sampler:
 
 def load_sampler_preset(path: str | Path) -> Sampler:
     """The sampler described by a YAML file with ``name:`` and the sampler's options."""
-    config = yaml.safe_load(Path(path).read_text())
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a readable YAML sampler preset ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''})") from None
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"{path}: a sampler preset is a YAML mapping with a 'name' key and the sampler's options")
     return build_sampler(**config)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, Sequence, Union
 
-from .base import Sampler, check_option, is_int
+from .base import MAX_PLAN_STEPS, Sampler, check_option, is_finite, is_int, is_real
 from .plan import Noise, Op, ode_ops
 from .schedules import karras_sigmas
 from .steps import ODE_SOLVERS, noise_std
@@ -30,8 +30,10 @@ class RestartInterval:
     t_max: float
 
     def __post_init__(self) -> None:
-        check_option("N_restart", self.N_restart, is_int(self.N_restart) and self.N_restart >= 2, "an int >= 2")
-        check_option("K", self.K, is_int(self.K) and self.K >= 0, "an int >= 0")
+        check_option("N_restart", self.N_restart, is_int(self.N_restart) and 2 <= self.N_restart <= MAX_PLAN_STEPS,
+                     f"an int in [2, {MAX_PLAN_STEPS}]")
+        check_option("K", self.K, is_int(self.K) and 0 <= self.K <= MAX_PLAN_STEPS, f"an int in [0, {MAX_PLAN_STEPS}]")
+        check_option("t_max", self.t_max, is_finite(self.t_max) and self.t_max > 0, "a finite number > 0")
         check_option("t_min", self.t_min, 0 < self.t_min < self.t_max, f"0 < t_min < t_max (= {self.t_max})")
 
     @classmethod
@@ -49,8 +51,10 @@ class RestartInterval:
         check_option(where.rstrip("."), value, len(fields) == 4 and None not in fields, "[N_restart, K, t_min, t_max]")
         n, k, t_min, t_max = fields
         try:
-            for name, v in (("N_restart", n), ("K", k)):
-                check_option(name, v, float(v) == int(v), "an integer")
+            for name, v in (("N_restart", n), ("K", k)):  # 3.0 is accepted as 3, 3.5 and inf are not
+                check_option(name, v, is_finite(v) and float(v).is_integer(), "an integer")
+            for name, v in (("t_min", t_min), ("t_max", t_max)):
+                check_option(name, v, is_real(v), "a number")
             return cls(int(n), int(k), float(t_min), float(t_max))
         except ValueError as error:
             raise ValueError(f"{where}{error}") from None
@@ -86,6 +90,8 @@ class Restart(Sampler):
         sigma_max: Optional[float] = None,
         rho: float = 7.0,
     ) -> None:
+        check_option("restart_intervals", restart_intervals, isinstance(restart_intervals, (list, tuple)),
+                     "a list of [N_restart, K, t_min, t_max]")
         self.restart_intervals = tuple(
             RestartInterval.parse(v, f"restart_intervals[{j}].") for j, v in enumerate(restart_intervals)
         )
@@ -94,13 +100,22 @@ class Restart(Sampler):
         super().__init__(num_steps, schedule, sigma_min, sigma_max, rho)
 
     def validate(self) -> None:
-        check_option("S_noise", self.S_noise, self.S_noise >= 0, ">= 0")
-        check_option("restart_gamma", self.restart_gamma, 0 <= self.restart_gamma, ">= 0")
-        check_option("S_max", self.S_max, self.S_max >= self.S_min, ">= S_min")
+        check_option("S_noise", self.S_noise, is_finite(self.S_noise) and self.S_noise >= 0, "a finite number >= 0")
+        check_option("restart_gamma", self.restart_gamma, is_finite(self.restart_gamma) and self.restart_gamma >= 0,
+                     "a finite number >= 0")
+        check_option("S_min", self.S_min, is_finite(self.S_min) and self.S_min >= 0, "a finite number >= 0")
+        check_option("S_max", self.S_max, is_real(self.S_max) and self.S_max >= self.S_min,
+                     f"a number >= S_min (= {self.S_min}), inf allowed")
         for name in ("solver", "restart_solver"):
             value = getattr(self, name)
-            check_option(name, value, value in ODE_SOLVERS, f"one of {', '.join(ODE_SOLVERS)}")
+            check_option(name, value, isinstance(value, str) and value in ODE_SOLVERS,
+                         f"one of {', '.join(ODE_SOLVERS)}")
         intervals = self.restart_intervals
+        extra = sum(i.K * (i.N_restart - 1) for i in intervals)  # checked before any plan is built
+        check_option("restart_intervals", [[i.N_restart, i.K, i.t_min, i.t_max] for i in intervals],
+                     self.num_steps + extra <= MAX_PLAN_STEPS,
+                     f"intervals whose restart steps, sum K (N_restart - 1) (here {extra}), and num_steps "
+                     f"({self.num_steps}) add up to at most {MAX_PLAN_STEPS}")
         for j, a in enumerate(intervals):
             for i, b in enumerate(intervals[:j]):
                 if a.t_min < b.t_max and b.t_min < a.t_max:

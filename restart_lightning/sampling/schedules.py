@@ -149,4 +149,18 @@ def get_sigmas(
         kwargs["sigma_max"] = sigma_max
     if schedule == "edm":
         kwargs["rho"] = rho
-    return SCHEDULES[schedule](num_steps, **kwargs)
+    sigmas = SCHEDULES[schedule](num_steps, **kwargs)
+    _check_grid(sigmas, schedule, rho)
+    return sigmas
+
+
+def _check_grid(sigmas: Tensor, schedule: str, rho: float) -> None:
+    """A usable grid is finite and strictly decreasing (a repeated sigma is a zero-length step)."""
+    body = sigmas[:-1]
+    if not bool(torch.isfinite(body).all()) or not bool((body[1:] < body[:-1]).all()):
+        detail = f"rho = {rho}" if schedule == "edm" else f"schedule {schedule!r}"
+        raise ValueError(
+            f"schedule: {detail} with {len(body)} steps on [{float(body[-1]):.6g}, {float(body[0]):.6g}] gives a "
+            "degenerate grid (non-finite or repeated sigmas); allowed: settings whose sigmas strictly decrease "
+            "(fewer steps, a wider sigma range or, for edm, a smaller rho)"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Optional
 
-from .base import Sampler, check_option
+from .base import Sampler, check_option, is_finite, is_real
 from .plan import Noise, Op, Step, ode_ops
 from .steps import ancestral_sigmas, edm_gamma, euler_maruyama_std
 
@@ -36,9 +36,11 @@ class EDMStochastic(Sampler):
         super().__init__(num_steps, schedule, sigma_min, sigma_max, rho)
 
     def validate(self) -> None:
-        check_option("S_churn", self.S_churn, self.S_churn >= 0, ">= 0")
-        check_option("S_max", self.S_max, self.S_max >= self.S_min, ">= S_min")
-        check_option("S_noise", self.S_noise, self.S_noise >= 0, ">= 0")
+        check_option("S_churn", self.S_churn, is_finite(self.S_churn) and self.S_churn >= 0, "a finite number >= 0")
+        check_option("S_min", self.S_min, is_finite(self.S_min) and self.S_min >= 0, "a finite number >= 0")
+        check_option("S_max", self.S_max, is_real(self.S_max) and self.S_max >= self.S_min,
+                     f"a number >= S_min (= {self.S_min}), inf allowed")
+        check_option("S_noise", self.S_noise, is_finite(self.S_noise) and self.S_noise >= 0, "a finite number >= 0")
 
     def build_ops(self, sigmas: list[float]) -> list[Op]:
         def gamma(t: float) -> float:
@@ -86,8 +88,8 @@ class EulerAncestral(Sampler):
         super().__init__(num_steps, schedule, sigma_min, sigma_max, rho)
 
     def validate(self) -> None:
-        check_option("eta", self.eta, self.eta >= 0, ">= 0")
-        check_option("S_noise", self.S_noise, self.S_noise >= 0, ">= 0")
+        check_option("eta", self.eta, is_finite(self.eta) and self.eta >= 0, "a finite number >= 0")
+        check_option("S_noise", self.S_noise, is_finite(self.S_noise) and self.S_noise >= 0, "a finite number >= 0")
 
     def build_ops(self, sigmas: list[float]) -> list[Op]:
         ops: list[Op] = []

@@ -50,7 +50,7 @@ def check_batch(images: torch.Tensor, labels: torch.Tensor, shape: tuple[int, ..
 
 def test_cifar10_reads_the_python_format(tmp_path):
     raw = write_cifar10(tmp_path)
-    dm = CIFAR10DataModule(root=str(tmp_path), batch_size=5, random_flip=False)
+    dm = CIFAR10DataModule(root=str(tmp_path), batch_size=5, random_flip=False, verify_checksums=False)
     dm.prepare_data()
     dm.setup("fit")
     assert dm.data_shape == (3, 32, 32) and dm.num_classes == 10
@@ -72,7 +72,8 @@ def test_cifar10_reads_the_python_format(tmp_path):
 def test_cifar10_flips_and_unlabelled_mode(tmp_path):
     write_cifar10(tmp_path)
     torch.manual_seed(0)
-    dm = CIFAR10DataModule(root=str(tmp_path / "cifar-10-batches-py"), batch_size=20, use_labels=False)
+    dm = CIFAR10DataModule(root=str(tmp_path / "cifar-10-batches-py"), batch_size=20, use_labels=False,
+                           verify_checksums=False)
     images, labels = next(iter(dm.train_dataloader()))
     assert dm.num_classes == 0 and (labels == -1).all()
     # With random_flip every training image equals a reference image or its mirror.

@@ -68,7 +68,7 @@ def test_unknown_cli_sampler_fails_before_anything(trained, capsys):
 def test_zero_samples_is_refused():
     from restart_lightning.callbacks import SamplerEvaluation
 
-    with pytest.raises(ValueError, match="num_samples must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="SamplerEvaluation.num_samples: invalid value 0; allowed: an integer >= 1"):
         SamplerEvaluation(num_samples=0)
 
 

@@ -62,7 +62,7 @@ def test_out_channels_scalar_noise_and_three_levels():
 
 
 def test_invalid_resolution():
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match=r"UNet.resolution: invalid value 10; allowed: a multiple of 2\^"):
         UNet(resolution=10, channel_mult=(1, 2, 2))
 
 

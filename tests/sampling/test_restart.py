@@ -93,8 +93,8 @@ def test_multistep_restart_solver_restarts_history_after_each_jump():
     [
         ([[3, 2, 0.14, 0.3], [3, 2, 0.06, 0.2]], r"restart_intervals\[1\] = \[t_min 0.06, t_max 0.2\] overlaps"),
         ([[3, 2, 0.3, 0.3]], r"restart_intervals\[0\].t_min = 0.3 is invalid; allowed: 0 < t_min < t_max"),
-        ([[1, 2, 0.1, 0.3]], r"restart_intervals\[0\].N_restart = 1 is invalid; allowed: an int >= 2"),
-        ([[3, -1, 0.1, 0.3]], r"restart_intervals\[0\].K = -1 is invalid; allowed: an int >= 0"),
+        ([[1, 2, 0.1, 0.3]], r"restart_intervals\[0\].N_restart = 1 is invalid; allowed: an int in \[2, 100000\]"),
+        ([[3, -1, 0.1, 0.3]], r"restart_intervals\[0\].K = -1 is invalid; allowed: an int in \[0, 100000\]"),
         ([[3, 2.5, 0.1, 0.3]], r"restart_intervals\[0\].K = 2.5 is invalid; allowed: an integer"),
         ([[3, 1, 0.1, 0.3], [3, 1, 10, 100]], r"restart_intervals\[1\].t_max = 100.0 is invalid; allowed: <= sigma_m"),
         ([[3, 1, 1e-4, 0.001]], r"restart_intervals\[0\].t_min = 0.0001 is invalid; allowed: a value snapping"),
