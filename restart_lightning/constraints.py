@@ -3,8 +3,8 @@
 Each constraint is a jsonargparse restricted number type (``restricted_number_type``), so an
 annotation such as ``lr: FinitePositiveFloat`` makes LightningCLI refuse ``--model.lr -1`` or
 ``--model.lr .nan`` while parsing, before anything is built, and ``--help`` print
-``type: FinitePositiveFloat``. The float types are finite: a NaN fails every comparison, and
-``inf`` fails ``< inf``, so neither passes.
+``type: FinitePositiveFloat``. The float types are finite in float32, the precision training
+uses: a NaN fails every comparison, and ``inf`` (or 1e300) fails ``<= FLOAT32_MAX``.
 
 The parsed values are plain ``int``/``float`` (the types are re-registered with a deserializer
 that validates and returns the base type): hyperparameters saved in checkpoints must stay
@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonargparse.typing import register_type, restricted_number_type
 
-_INF = math.inf
+FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max
 CONSTRAINTS: dict[str, type] = {}  # name -> type, for error messages ("allowed: <doc>")
 
 
@@ -40,14 +39,15 @@ def _constraint(name: str, base: type, restrictions: list[tuple[str, float]], do
     return typ
 
 
-# Floats: always finite.
-FiniteFloat = _constraint("FiniteFloat", float, [(">", -_INF), ("<", _INF)], "a finite number")
-FinitePositiveFloat = _constraint("FinitePositiveFloat", float, [(">", 0.0), ("<", _INF)], "a finite number > 0")
-FiniteNonNegativeFloat = _constraint(
-    "FiniteNonNegativeFloat", float, [(">=", 0.0), ("<", _INF)], "a finite number >= 0"
-)
-# ("< inf" is redundant: it keeps the key apart from jsonargparse's ClosedUnitInterval, which parses to a subclass.)
-UnitInterval = _constraint("UnitInterval", float, [(">=", 0.0), ("<=", 1.0), ("<", _INF)], "a number in [0, 1]")
+# Floats: always finite in float32.
+FiniteFloat = _constraint("FiniteFloat", float, [(">=", -FLOAT32_MAX), ("<=", FLOAT32_MAX)],
+                          "a finite number (|x| <= 3.4e38)")
+FinitePositiveFloat = _constraint("FinitePositiveFloat", float, [(">", 0.0), ("<=", FLOAT32_MAX)],
+                                  "a finite number > 0 (at most 3.4e38)")
+FiniteNonNegativeFloat = _constraint("FiniteNonNegativeFloat", float, [(">=", 0.0), ("<=", FLOAT32_MAX)],
+                                     "a finite number >= 0 (at most 3.4e38)")
+# ("<= 2" is redundant: it keeps the key apart from jsonargparse's ClosedUnitInterval, which parses to a subclass.)
+UnitInterval = _constraint("UnitInterval", float, [(">=", 0.0), ("<=", 1.0), ("<=", 2.0)], "a number in [0, 1]")
 HalfOpenUnitInterval = _constraint("HalfOpenUnitInterval", float, [(">=", 0.0), ("<", 1.0)], "a number in [0, 1)")
 # Integers (names distinct from jsonargparse's own PositiveInt/NonNegativeInt, which parse to subclasses).
 PositiveInteger = _constraint("PositiveInteger", int, [(">=", 1)], "an integer >= 1")

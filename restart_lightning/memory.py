@@ -44,20 +44,32 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} PiB"
 
 
-def check_memory(field: str, value: object, unit_bytes: float, what: str, fixed_bytes: float = 0.0) -> None:
-    """ValueError unless ``fixed_bytes + value * unit_bytes`` fits into the machine's memory.
+def device_memory(device) -> int | None:
+    """Total memory of a CUDA device; None for the CPU (use ``memory_limit``)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return None
+
+
+def check_memory(field: str, value: object, unit_bytes: float, what: str, fixed_bytes: float = 0.0,
+                 limit: int | None = None, where: str = "this machine's") -> None:
+    """ValueError unless ``fixed_bytes + value * unit_bytes`` fits into ``limit`` (default: the machine's memory).
 
     ``field`` and ``value`` name the setting, ``what`` says what the bytes hold (the estimate's basis);
-    the message gives the estimate, the machine's memory and the largest value that would fit.
+    the message gives the estimate, the memory and the largest value that would fit.
     """
-    limit = memory_limit()
+    if limit is None:
+        limit, where = memory_limit(), "this machine's"
     count = float(value) if isinstance(value, (int, float)) else 1.0
     needed = fixed_bytes + count * unit_bytes
     if limit is None or needed <= limit:
         return
     largest = max(0, math.floor((limit - fixed_bytes) / unit_bytes)) if unit_bytes > 0 else 0
     raise ValueError(
-        f"{field}: {value!r} needs about {format_bytes(needed)} of memory ({what}), more than this machine's "
+        f"{field}: {value!r} needs about {format_bytes(needed)} of memory ({what}), more than {where} "
         f"{format_bytes(limit)}; allowed: at most about {largest:.3g}"
     )
 

@@ -28,6 +28,9 @@ from restart_lightning.reliability.resume import clear_finished_epoch_sums, fill
 from restart_lightning.sigma_buckets import SigmaBucketLoss
 
 
+MAX_LOG_SIGMA = 80.0  # exp(80) = 5.5e34: log-normal training sigmas stay well inside float32's range
+
+
 def uses_global_rng_in_training(net: nn.Module) -> bool:
     """Whether ``net`` draws from the global RNG in training mode (dropout, label dropout)."""
     return any(
@@ -91,6 +94,11 @@ class DiffusionModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_arguments(DiffusionModule.__init__, locals(), "model")  # the command line checked them already
+        if abs(P_mean) + 6 * P_std > MAX_LOG_SIGMA:  # sigma = exp(P_mean + P_std n) must stay a float32
+            raise ValueError(
+                f"model.P_mean, model.P_std: {P_mean}, {P_std} draw training sigmas up to exp(|P_mean| + 6 P_std) = "
+                f"exp({abs(P_mean) + 6 * P_std:.4g}); allowed: |P_mean| + 6 P_std <= {MAX_LOG_SIGMA}"
+            )
         with warnings.catch_warnings():  # under LightningCLI `net` is saved as its config
             warnings.filterwarnings("ignore", message=".*is an instance of `nn.Module`.*")
             self.save_hyperparameters()

@@ -40,26 +40,7 @@ def load_checkpoint_file(
     ``mmap=True`` maps the tensors instead of reading them (a cheap check of a large file).
     """
     path = Path(path)
-    _check_file(path, field)
-    try:
-        try:
-            checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap)
-        except RuntimeError as error:
-            if not (mmap and "mmap can only be used" in str(error)):
-                raise
-            checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as error:
-        if "Weights only load failed" in str(error):
-            raise CheckpointError(
-                f"{field}: '{path}' holds pickled Python objects, which are never loaded (weights_only=True): "
-                "it was not written by this project's Trainer"
-            ) from None
-        raise CheckpointError(f"{field}: '{path}' is not a PyTorch checkpoint ({_first_line(error)})") from None
-    except Exception as error:  # torch.load fails in many ways on truncated or foreign files
-        raise CheckpointError(
-            f"{field}: '{path}' is not a readable checkpoint: truncated, corrupt or another file format "
-            f"({type(error).__name__}: {_first_line(error)})"
-        ) from None
+    checkpoint = load_torch_file(path, field, map_location, weights_only, mmap)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         what = "a bare state_dict" if isinstance(checkpoint, dict) else f"a {type(checkpoint).__name__}"
         raise CheckpointError(
@@ -69,18 +50,47 @@ def load_checkpoint_file(
     return checkpoint
 
 
-def _check_file(path: Path, field: str) -> None:
+def load_torch_file(path: str | os.PathLike, field: str, map_location: Any = "cpu", weights_only: bool = True,
+                    mmap: bool = False, what: str = "checkpoint") -> Any:
+    """``torch.load`` of a file a user points at (a checkpoint, a weights file), or one ``CheckpointError`` line."""
+    path = Path(path)
+    _check_file(path, field, what)
+    try:
+        try:
+            return torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap)
+        except RuntimeError as error:
+            if not (mmap and "mmap can only be used" in str(error)):
+                raise
+            return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" in str(error):
+            raise CheckpointError(
+                f"{field}: '{path}' holds pickled Python objects, which are never loaded (weights_only=True): "
+                f"it is not a plain {what} file"
+            ) from None
+        raise CheckpointError(f"{field}: '{path}' is not a PyTorch {what} ({_first_line(error)})") from None
+    except Exception as error:  # torch.load fails in many ways on truncated or foreign files
+        raise CheckpointError(
+            f"{field}: '{path}' is not a readable {what}: truncated, corrupt or another file format "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from None
+
+
+def _check_file(path: Path, field: str, what: str = "checkpoint") -> None:
     if not path.exists():
-        raise CheckpointError(f"{field}: no checkpoint file at '{path}'")
+        raise CheckpointError(f"{field}: no {what} file at '{path}'")
     if path.is_dir():
-        raise CheckpointError(f"{field}: '{path}' is a directory, not a checkpoint file")
+        raise CheckpointError(f"{field}: '{path}' is a directory, not a {what} file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{field}: '{path}' is empty (0 bytes), not a checkpoint")
-    with open(path, "rb") as f:
-        head = f.read(4)
+        raise CheckpointError(f"{field}: '{path}' is empty (0 bytes), not a {what}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as error:
+        raise CheckpointError(f"{field}: '{path}' cannot be read ({error.strerror or error})") from None
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch.save: a zip archive (or a pickle)
         raise CheckpointError(
-            f"{field}: '{path}' is not a PyTorch checkpoint file (neither a zip archive nor a pickle)"
+            f"{field}: '{path}' is not a PyTorch {what} file (neither a zip archive nor a pickle)"
         )
 
 

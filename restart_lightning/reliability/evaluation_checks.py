@@ -1,0 +1,161 @@
+"""What the evaluation and prediction will need, checked once the model and data exist, before any write.
+
+For every evaluation callback (``SamplerEvaluation`` and look-alikes) and for ``predict``:
+- the feature extractor, the Inception weights file (present, and loadable with
+  ``weights_only=True``), the reference statistics (valid, of the features' dimension; or a
+  writable place to compute them into);
+- guidance and fixed class labels against the data's classes and the network's conditioning;
+- every sampler's plan on this denoiser's sigma range (a restart interval outside it fails now,
+  not after the first training epoch);
+- the memory the kept samples, the sampler's batch and the pictures take.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from restart_lightning.memory import check_memory
+from restart_lightning.reliability.errors import ConfigError, one_line
+from restart_lightning.reliability.output_checks import check_writable
+from restart_lightning.reliability.safe_load import load_torch_file
+
+SAMPLER_STATE_COPIES = 8  # float64 buffers a sampler holds per sample (x, denoised, derivatives, noise)
+
+
+def network_classes(model: Any) -> int | None:
+    """The number of classes the network is conditioned on (0: unconditional; None: it does not say)."""
+    net = getattr(getattr(model, "model", None), "net", None)
+    value = getattr(net, "num_classes", None)
+    return int(value) if isinstance(value, int) else None
+
+
+def check_evaluations(trainer, model, datamodule, subcommand: str, device_limit: int | None = None) -> None:
+    """Every check of the module docstring, for the callbacks of ``trainer`` and the ``predict`` sampler.
+
+    ``device_limit``: the accelerator's memory, for the sampler batches (None: the CPU's).
+    """
+    if datamodule is None or not hasattr(datamodule, "data_shape"):
+        return
+    shape = tuple(int(s) for s in datamodule.data_shape)
+    for callback in trainer.callbacks:
+        if hasattr(callback, "samplers") and hasattr(callback, "num_samples"):
+            _check_callback(callback, model, datamodule, shape, subcommand, device_limit)
+    if subcommand == "predict":
+        _check_prediction(model, datamodule, shape, device_limit)
+
+
+def _check_callback(callback, model, datamodule, shape: tuple[int, ...], subcommand: str,
+                    device_limit: int | None) -> None:
+    name = type(callback).__name__
+    num_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+    guidance = float(getattr(callback, "guidance_scale", 1.0))
+    if guidance != 1.0:
+        if num_classes == 0:
+            raise ConfigError(f"{name}.guidance_scale: {guidance} needs class-conditional data, but "
+                              f"{type(datamodule).__name__} has no labels; allowed: 1.0 for this data")
+        if network_classes(model) == 0:
+            raise ConfigError(f"{name}.guidance_scale: {guidance} needs a network that takes class labels, but "
+                              "model.net has num_classes 0; allowed: 1.0 for this network")
+    fixed = getattr(callback, "class_labels", None)
+    if fixed is not None and not 0 <= fixed < num_classes:
+        allowed = f"an integer in [0, {num_classes - 1}] or null" if num_classes else "null (the data has no labels)"
+        raise ConfigError(f"{name}.class_labels: invalid value {fixed!r}; allowed: {allowed}")
+    denoiser = getattr(model, "denoiser", None)  # DiffusionModule's (EMA or live: one sigma range) or an adapter's
+    if guidance != 1.0 and denoiser is not None:
+        from restart_lightning.guidance import GuidedDenoiser
+
+        denoiser = GuidedDenoiser(denoiser, guidance)
+    for named in callback.samplers if denoiser is not None else []:
+        _check_plan(f"{name}.samplers.{named.label}", named.sampler, denoiser)
+    _check_features(callback, datamodule, shape, name)
+    keeps_all = subcommand == "test" or bool(getattr(callback, "save_samples", False))
+    _check_memory(callback, shape, name, keeps_all, device_limit)
+
+
+def _check_plan(field: str, sampler, denoiser) -> None:
+    try:
+        sampler.plan(denoiser)
+    except ValueError as error:
+        raise ConfigError(f"{field}: {one_line(error)} (on this model's sigma range)") from None
+
+
+def _check_features(callback, datamodule, shape: tuple[int, ...], name: str) -> None:
+    from restart_lightning.evaluation.metric_suite import (
+        FEATURE_EXTRACTORS,
+        is_low_dimensional,
+        reference_cache_path,
+    )
+    from restart_lightning.metrics.fid import INCEPTION_FEATURES
+    from restart_lightning.metrics.reference import load_reference_stats
+    from restart_lightning.metrics.weights import default_inception_weights_path
+
+    extractor = getattr(callback, "feature_extractor", "auto")
+    if isinstance(extractor, str) and extractor not in FEATURE_EXTRACTORS:
+        raise ConfigError(f"{name}.feature_extractor: invalid value {extractor!r}; allowed values: "
+                          f"{', '.join(FEATURE_EXTRACTORS)} or an nn.Module")
+    kind = ("identity" if is_low_dimensional(shape) else "inception") if extractor == "auto" else extractor
+    weights = getattr(callback, "inception_weights", None)
+    if kind == "inception" or weights is not None:
+        path = Path(weights).expanduser() if weights is not None else default_inception_weights_path()
+        if not path.is_file():
+            raise ConfigError(
+                f"{name}.inception_weights: no Inception-v3 weights file at '{path}' (nothing is downloaded at run "
+                f"time); fetch it with `python -m restart_lightning.metrics.weights '{path}'`, or point "
+                f"{name}.inception_weights at a copy of pt_inception-2015-12-05"
+            )
+        load_torch_file(path, f"{name}.inception_weights", mmap=True, what="weights")  # never unpickles objects
+    if isinstance(extractor, nn.Module):
+        dim = getattr(extractor, "num_features", None)
+    else:
+        dim = math.prod(shape) if kind == "identity" else INCEPTION_FEATURES
+    stats = getattr(callback, "reference_stats", None)
+    if stats is None:
+        return
+    num_reference = int(getattr(callback, "num_reference_samples", 2))
+    path = reference_cache_path(datamodule, kind, num_reference) if stats == "auto" else Path(stats)
+    field = f"{name}.reference_stats" + (" (auto: under $RESTART_LIGHTNING_CACHE)" if stats == "auto" else "")
+    if path.exists():
+        load_reference_stats(path, expected_dim=dim if isinstance(dim, int) else None, field=field)
+    else:
+        check_writable(field, path.parent)
+
+
+def _check_batch(field: str, batch: int, size: int, device_limit: int | None) -> None:
+    check_memory(field, batch, size * 8 * SAMPLER_STATE_COPIES,
+                 f"the sampler's float64 state, about {SAMPLER_STATE_COPIES} copies of each sample",
+                 limit=device_limit, where="the accelerator's" if device_limit else "this machine's")
+
+
+def _check_memory(callback, shape: tuple[int, ...], name: str, keeps_all: bool, device_limit: int | None) -> None:
+    size = math.prod(shape)
+    low_dimensional = len(shape) == 1
+    _check_batch(f"{name}.batch_size", callback.batch_size, size, device_limit)
+    kept = 4 * size if low_dimensional else 0  # 2-D samples are all kept for the density picture
+    if keeps_all:  # the sample files: collected, then merged by rank 0 (uint8 images, float32 points)
+        kept += 2 * (4 * size if low_dimensional else size)
+    if kept:
+        check_memory(f"{name}.num_samples", callback.num_samples, kept, "the samples kept for pictures and files")
+    if low_dimensional:
+        check_memory(f"{name}.num_reference_samples", callback.num_reference_samples, 16 * size,
+                     "the real points held at once, float64 and float32")
+    else:
+        check_memory(f"{name}.num_pictures", callback.num_pictures, 12 * size, "the picture grid, float32")
+
+
+def _check_prediction(model, datamodule, shape: tuple[int, ...], device_limit: int | None) -> None:
+    size = math.prod(shape)
+    count = getattr(datamodule, "num_predict_samples", None)
+    if isinstance(count, int):
+        # Lightning keeps every prediction (float32), the writer its copy and rank 0 the merged file
+        check_memory("data.num_predict_samples", count, 4 * size + 2 * (4 * size if len(shape) == 1 else size),
+                     "the predicted samples, kept until they are written")
+    batch = getattr(datamodule, "batch_size", None)
+    if isinstance(batch, int):
+        _check_batch("data.batch_size", batch, size, device_limit)
+    sampler = getattr(model, "predict_sampler", None)
+    if sampler is not None and getattr(model, "denoiser", None) is not None:
+        _check_plan("model.predict_sampler", sampler, model.denoiser)
