@@ -55,11 +55,12 @@ def device_memory(device) -> int | None:
 
 
 def check_memory(field: str, value: object, unit_bytes: float, what: str, fixed_bytes: float = 0.0,
-                 limit: int | None = None, where: str = "this machine's") -> None:
+                 limit: int | None = None, where: str = "this machine's", allowed: str | None = None) -> None:
     """ValueError unless ``fixed_bytes + value * unit_bytes`` fits into ``limit`` (default: the machine's memory).
 
     ``field`` and ``value`` name the setting, ``what`` says what the bytes hold (the estimate's basis);
-    the message gives the estimate, the memory and the largest value that would fit.
+    the message gives the estimate, the memory and the largest value that would fit (or ``allowed``,
+    where the bytes do not grow linearly with the value).
     """
     if limit is None:
         limit, where = memory_limit(), "this machine's"
@@ -67,10 +68,12 @@ def check_memory(field: str, value: object, unit_bytes: float, what: str, fixed_
     needed = fixed_bytes + count * unit_bytes
     if limit is None or needed <= limit:
         return
-    largest = max(0, math.floor((limit - fixed_bytes) / unit_bytes)) if unit_bytes > 0 else 0
+    if allowed is None:
+        largest = max(0, math.floor((limit - fixed_bytes) / unit_bytes)) if unit_bytes > 0 else 0
+        allowed = f"at most about {largest:.3g}"
     raise ValueError(
         f"{field}: {value!r} needs about {format_bytes(needed)} of memory ({what}), more than {where} "
-        f"{format_bytes(limit)}; allowed: at most about {largest:.3g}"
+        f"{format_bytes(limit)}; allowed: {allowed}"
     )
 
 

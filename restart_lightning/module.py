@@ -114,7 +114,7 @@ class DiffusionModule(pl.LightningModule):
         self._seed_global_rng = uses_global_rng_in_training(net)
         self.nonfinite = NonFiniteGuard(on_nonfinite)
         self._samples_in_step, self._step_skipped = 0, False
-        self.predict_sampler = parse_sampler_specs({"predict": predict_sampler}, "model.predict_sampler")[0].sampler
+        self.predict_sampler = parse_sampler_specs({"predict_sampler": predict_sampler}, "model")[0].sampler
 
     @property
     def denoiser(self) -> Denoiser:

@@ -173,6 +173,9 @@ class CIFAR10DataModule(ImageDataModule):
             self._verified = True
         return folder
 
+    def _data_available(self) -> bool:
+        return find_cifar10_folder(self.root) is not None
+
     def prepare_data(self) -> None:
         if self.download and find_cifar10_folder(self.root) is None:
             import torchvision

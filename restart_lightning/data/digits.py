@@ -10,6 +10,8 @@ No random flips: digits are not mirror-symmetric.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -23,7 +25,7 @@ from restart_lightning.constraints import (
 )
 from restart_lightning.data.image_datamodule import ImageDataModule
 from restart_lightning.data.image_datasets import TensorImageDataset
-from restart_lightning.memory import check_memory
+from restart_lightning.memory import check_memory, memory_limit
 
 __all__ = ["DigitsDataModule", "load_digits_images"]
 
@@ -71,7 +73,9 @@ class DigitsDataModule(ImageDataModule):
         check_arguments(DigitsDataModule.__init__, locals(), "data")
         if resolution < 8:
             raise ValueError(f"data.resolution: invalid value {resolution}; allowed: an integer >= 8 (digits are 8x8)")
-        check_memory("data.resolution", resolution**2, 1797 * 4, "1,797 float32 images of resolution^2 pixels")
+        limit = memory_limit() or 0
+        check_memory("data.resolution", resolution, 1797 * 4 * resolution, "1,797 float32 images of resolution^2 pixels",
+                     allowed=f"at most about {math.isqrt(limit // (1797 * 4))}")
         self.resolution = resolution
         self.use_labels = use_labels
 

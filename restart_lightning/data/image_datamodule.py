@@ -94,6 +94,19 @@ class ImageDataModule(pl.LightningDataModule):
         if self._datasets is None:
             self._datasets = self._make_datasets()
 
+    def check_data(self) -> None:
+        """Build the datasets now, so that unreadable data is refused before the run writes anything.
+
+        Called by the command line after the classes are built (Lightning's ``setup``, which would
+        do the same, runs only after the logger has created its files). Data that is still to be
+        downloaded (``prepare_data``) is left for ``setup``.
+        """
+        if self._data_available():
+            self.setup()
+
+    def _data_available(self) -> bool:
+        return True
+
     def _loader(self, dataset: Dataset, sampler: ResumableSampler | None = None,
                 batch_size: int | None = None) -> DataLoader:
         workers = self.num_workers

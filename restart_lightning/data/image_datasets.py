@@ -23,6 +23,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageFileDataset",
     "Selection",
+    "check_image_files",
     "TensorImageDataset",
     "list_image_files",
     "load_image",
@@ -111,6 +112,19 @@ def _load_image(path: str | os.PathLike, resolution: int, channels: int) -> torc
         img = img.crop((left, top, left + resolution, top + resolution))
         array = np.asarray(img, dtype=np.uint8).reshape(resolution, resolution, channels)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def check_image_files(files: Sequence[str | os.PathLike]) -> None:
+    """ValueError naming the first file PIL cannot identify as an image (reads each file's header only)."""
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img.size  # noqa: B018 - the header is parsed on open; size proves it was understood
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise ValueError(
+                f"data.root: '{path}' is not a readable image ({type(error).__name__}: {str(error)[:200]}); remove "
+                "or replace the file (data.verify_files false skips this check)"
+            ) from None
 
 
 def list_image_files(root: str | os.PathLike, class_subfolders: bool) -> tuple[list[Path], list[int], list[str]]:

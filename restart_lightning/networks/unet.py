@@ -105,6 +105,18 @@ class UNet(nn.Module):
         super().__init__()
         check_arguments(UNet.__init__, locals(), "UNet")
         _check_args(resolution, base_channels, channel_mult, num_blocks, emb_mult)
+        for level, mult in enumerate(channel_mult):  # every attention block's channels split into equal heads
+            if (resolution >> level) not in attn_resolutions and level != len(channel_mult) - 1:
+                continue  # no attention at this level (the lowest one always has the bottleneck's)
+            channels = base_channels * mult
+            heads = channels // channels_per_head if channels_per_head > 0 else num_heads
+            if heads < 1 or channels % heads:
+                field = "channels_per_head" if channels_per_head > 0 else "num_heads"
+                raise ValueError(
+                    f"UNet.{field}: invalid value {channels_per_head or num_heads}; allowed: a value giving a whole "
+                    f"number of heads in every attention block ({channels} channels at {resolution >> level}x"
+                    f"{resolution >> level})"
+                )
         self.resolution = resolution
         self.in_channels = in_channels
         self.out_channels = in_channels if out_channels is None else out_channels

@@ -178,6 +178,9 @@ def prepare_run(cli) -> None:
     if loaded is not None:
         check_state_dict_matches(loaded[1], cli.model, loaded[0])
         cli._reliability_checkpoint = None
+    check_data = getattr(cli.datamodule, "check_data", None)
+    if callable(check_data) and subcommand != "predict":  # bad data files, named before the logger writes
+        check_data()
     limit = device_memory(strategy.root_device)
     half = str(getattr(trainer.precision_plugin, "precision", "32")).startswith(("16", "bf16"))
     check_model_fits_data(cli.model, cli.datamodule, subcommand, limit, half)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = str(ROOT / "configs" / "toy.yaml")
+DIGITS = str(ROOT / "configs" / "digits.yaml")
 
 
 def tiny_args(save_dir: Path, max_steps: int = 40, every: int = 10, *extra: str, command: str = "fit") -> list[str]:
@@ -39,6 +41,29 @@ def tiny_args(save_dir: Path, max_steps: int = 40, every: int = 10, *extra: str,
     ]
 
 
+def tiny_digits_args(save_dir: Path, max_steps: int = 40, every: int = 10, *extra: str,
+                     command: str = "fit") -> list[str]:
+    """``main.py fit`` on the digits config with a tiny U-Net (~15k parameters), no sampler evaluation."""
+    return [
+        command, "--config", DIGITS,
+        "--trainer.callbacks", "[]",
+        "--trainer.max_steps", str(max_steps),
+        "--trainer.log_every_n_steps", "1",
+        "--trainer.val_check_interval", "null",
+        "--trainer.check_val_every_n_epoch", "100",
+        "--trainer.num_sanity_val_steps", "0",
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", str(save_dir),
+        "--model.net.init_args.base_channels", "8",
+        "--model.net.init_args.channel_mult", "[1, 2]",
+        "--model.net.init_args.attn_resolutions", "[]",
+        "--data.init_args.batch_size", "64",
+        "--checkpoint.every_n_train_steps", str(every),
+        *extra,
+    ]
+
+
 def run_cli(args: list[str]) -> tuple[int, str, str]:
     """``restart_lightning.cli.main(args)`` in this process: (exit code, stdout, stderr)."""
     from restart_lightning.cli import main
@@ -55,6 +80,53 @@ def run_cli(args: list[str]) -> tuple[int, str, str]:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+# Bounds every refused case must stay within: refusals come before any real work.
+REFUSAL_SECONDS = 20.0
+REFUSAL_MEMORY_BYTES = 512 << 20  # growth of the test process's peak resident memory
+
+
+def watched_directories(*extra: Path) -> list[Path]:
+    """Where a refused run must not write: the given directories, the repository root and the cache."""
+    return [*extra, ROOT, Path(os.environ.get("RESTART_LIGHTNING_CACHE", ROOT / ".cache"))]
+
+
+def snapshots(directories: list[Path]) -> list[dict[str, tuple[int, int]]]:
+    """``snapshot`` of each directory; the repository root without the folders tests and tools use."""
+    taken = []
+    for directory in directories:
+        files = snapshot(directory) if directory != ROOT else {
+            str(p.relative_to(ROOT)): (p.stat().st_size, p.stat().st_mtime_ns) for p in ROOT.iterdir()
+            if p.name not in (".git", ".pytest_cache", ".ruff_cache", "__pycache__")}
+        taken.append(files)
+    return taken
+
+
+def assert_refused(args: list[str], words: list[str], *dirs: Path, code: int = 2) -> str:
+    """Run the CLI in this process on ``args`` and check the refusal: exit ``code``, exactly one
+    ``error:`` line holding every word of ``words`` (the field, the value, what is allowed), no
+    traceback, no new or changed file in ``dirs``, the repository or the cache, and bounded time
+    and memory. Returns the error line."""
+    watched = watched_directories(*dirs)
+    before = snapshots(watched)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    started = time.monotonic()
+    got, out, err = run_cli(args)
+    seconds = time.monotonic() - started
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak
+    assert got == code, (got, args, out[-2000:], err[-2000:])
+    lines = error_lines(err)
+    assert len(lines) == 1, err[-3000:]
+    assert "Traceback" not in err + out, err[-3000:]
+    missing = [w for w in words if w not in lines[0]]
+    assert not missing, (missing, lines[0])
+    after = snapshots(watched)
+    changed = [sorted(set(a.items()) ^ set(b.items())) for a, b in zip(before, after, strict=True) if a != b]
+    assert not changed, f"a refused run wrote or changed files: {changed}"
+    assert seconds < REFUSAL_SECONDS, f"refusing took {seconds:.1f} s"
+    assert grown < REFUSAL_MEMORY_BYTES, f"refusing grew the peak memory by {grown >> 20} MiB"
+    return lines[0]
 
 
 def subprocess_env() -> dict[str, str]:

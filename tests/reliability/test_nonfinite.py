@@ -44,6 +44,29 @@ def test_nonfinite_loss_from_bad_data_names_the_loss(tmp_path):
     assert line.startswith("error: non-finite training loss at step 12, batch sigma range [")
 
 
+class NaNEmaAtStep(Callback):
+    """Makes one EMA weight NaN after optimizer step ``step`` (a decay gone wrong)."""
+
+    def __init__(self, step: int = 12) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            next(pl_module.ema.module.parameters()).data[0] = float("nan")
+
+
+@pytest.mark.parametrize("policy", ["raise", "skip"])
+def test_nonfinite_ema_weights_are_never_written_into_a_checkpoint(tmp_path, policy):
+    code, _, err = run_cli(nan_args(tmp_path, "tests.reliability.test_nonfinite.NaNEmaAtStep",
+                                    "--model.on_nonfinite", policy))
+    assert code == 1, err[-2000:]
+    [line] = error_lines(err)
+    assert line.startswith("error: non-finite EMA weights (first in ema.module.") and "at step 15" in line
+    checkpoint = torch.load(tmp_path / "toy" / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 10
+    assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values() if t.is_floating_point())
+
+
 def test_skip_drops_the_step_and_goes_on(tmp_path):
     with pytest.warns(UserWarning, match=r"non-finite training gradient .* at step 12.*step skipped"):
         code, _, err = run_cli(nan_args(tmp_path, "tests.reliability.helpers.NaNGradientAtStep",
