@@ -21,9 +21,9 @@ class EMA(nn.Module):
     def __init__(self, model: nn.Module, half_life: float, rampup_ratio: float | None = 0.05) -> None:
         super().__init__()
         if not (isinstance(half_life, (int, float)) and math.isfinite(half_life) and half_life >= 0):
-            raise ValueError(f"model.ema_half_life: invalid value {half_life!r}; allowed: a finite number >= 0 (samples)")
+            raise ValueError(f"model.ema_half_life: invalid value {half_life!r}; allowed: a finite number >= 0")
         if rampup_ratio is not None and not (math.isfinite(rampup_ratio) and rampup_ratio > 0):
-            raise ValueError(f"model.ema_rampup_ratio: invalid value {rampup_ratio!r}; allowed: a finite number > 0 or null")
+            raise ValueError(f"model.ema_rampup_ratio: invalid value {rampup_ratio!r}; allowed: a number > 0 or null")
         self.half_life, self.rampup_ratio = float(half_life), rampup_ratio
         self.module = copy.deepcopy(model).requires_grad_(False).eval()
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))

@@ -27,7 +27,6 @@ from restart_lightning.reliability.nonfinite import NonFiniteGuard, check_finite
 from restart_lightning.reliability.resume import clear_finished_epoch_sums, fill_missing_metric_states
 from restart_lightning.sigma_buckets import SigmaBucketLoss
 
-
 MAX_LOG_SIGMA = 80.0  # exp(80) = 5.5e34: log-normal training sigmas stay well inside float32's range
 
 

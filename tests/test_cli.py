@@ -41,7 +41,7 @@ def test_bad_choices_fail_before_training_and_name_the_field(tmp_path, override,
 def test_negative_sigma_data_fails_before_training(tmp_path):
     toy = [c for c in CONFIGS if c.endswith("toy.yaml")][0]
     code, text = run_cli(["fit", "--config", toy, "--model.sigma_data", "-1", "--trainer.logger", "false"])
-    assert code == 2 and "error: model.sigma_data must be > 0, got -1" in text
+    assert code == 2 and "error: model.sigma_data: invalid value -1; allowed: a finite number > 0" in text
 
 
 def test_digits_config_trains_evaluates_and_logs_a_grid(tmp_path):

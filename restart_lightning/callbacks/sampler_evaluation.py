@@ -198,7 +198,7 @@ class SamplerEvaluation(Callback):
         self.metrics.reset()
         pictures: list[Tensor] = []
         nfe, started = named.sampler.plan(denoiser).nfe, time.perf_counter()
-        seeds = [self.seed_offset + i for i in share]
+        seeds = range(self.seed_offset + share.start, self.seed_offset + share.stop)  # not a list: n may be huge
         blocks = stage == "test" and self.metrics.num_blocks > 0  # per-seed-block copies of the metrics
         for batch in generate_batches(named.sampler, denoiser, seeds, shape=shape, batch_size=self.batch_size,
                                       device=pl_module.device, num_classes=num_classes,

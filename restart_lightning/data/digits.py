@@ -74,8 +74,8 @@ class DigitsDataModule(ImageDataModule):
         if resolution < 8:
             raise ValueError(f"data.resolution: invalid value {resolution}; allowed: an integer >= 8 (digits are 8x8)")
         limit = memory_limit() or 0
-        check_memory("data.resolution", resolution, 1797 * 4 * resolution, "1,797 float32 images of resolution^2 pixels",
-                     allowed=f"at most about {math.isqrt(limit // (1797 * 4))}")
+        check_memory("data.resolution", resolution, 1797 * 4 * resolution, "1,797 float32 images of resolution^2 "
+                     "pixels", allowed=f"at most about {math.isqrt(limit // 7188)}")
         self.resolution = resolution
         self.use_labels = use_labels
 

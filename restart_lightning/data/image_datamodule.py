@@ -20,7 +20,7 @@ from restart_lightning.constraints import (
     check_arguments,
 )
 from restart_lightning.data.image_datasets import Selection
-from restart_lightning.data.resumable_sampler import ResumableSampler
+from restart_lightning.data.resumable_sampler import ResumableDataLoader, ResumableSampler
 from restart_lightning.data.seeds import seed_dataloader
 
 __all__ = ["ImageDataModule"]
@@ -62,7 +62,6 @@ class ImageDataModule(pl.LightningDataModule):
         self.num_predict_samples = num_predict_samples
         self._datasets: tuple[Dataset, Dataset, Dataset] | None = None
         self._train_sampler: ResumableSampler | None = None
-        self._sampler_state: dict[str, int] | None = None  # restored before the sampler exists
 
     # --- what subclasses provide -------------------------------------------------------------
     @property
@@ -110,7 +109,7 @@ class ImageDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset, sampler: ResumableSampler | None = None,
                 batch_size: int | None = None) -> DataLoader:
         workers = self.num_workers
-        return DataLoader(
+        return (ResumableDataLoader if sampler is not None else DataLoader)(
             dataset,
             batch_size=batch_size or self.batch_size,
             sampler=sampler,
@@ -132,8 +131,6 @@ class ImageDataModule(pl.LightningDataModule):
             trainer = self.trainer
             world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
             self._train_sampler = ResumableSampler(dataset, self.batch_size, self.seed, world, rank, self.random_flip)
-            if self._sampler_state is not None:
-                self._train_sampler.load_state_dict(self._sampler_state)
         return self._loader(dataset, self._train_sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -146,17 +143,6 @@ class ImageDataModule(pl.LightningDataModule):
         if self.trainer is not None and self.trainer.training and self._train_sampler is not None:
             self._train_sampler.mark_consumed()  # counted when training uses it, not when pre-fetched
         return batch
-
-    def state_dict(self) -> dict:
-        """The training position (epoch, consumed batches), saved in every checkpoint."""
-        if self._train_sampler is not None:
-            return {"train_sampler": self._train_sampler.state_dict()}
-        return {"train_sampler": self._sampler_state} if self._sampler_state is not None else {}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._sampler_state = state.get("train_sampler")
-        if self._train_sampler is not None and self._sampler_state is not None:
-            self._train_sampler.load_state_dict(self._sampler_state)
 
     def predict_dataloader(self) -> DataLoader:
         """Global sample indices (= seeds) 0..num_predict_samples-1 for ``main.py predict``."""

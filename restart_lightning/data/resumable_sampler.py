@@ -3,7 +3,8 @@
 ``ResumableSampler`` is torch's ``DistributedSampler`` (a permutation seeded by ``seed + epoch``,
 split between processes; Lightning keeps a DistributedSampler as it is, also under DDP) plus
 - a position: the batches of this epoch that training has *consumed*, saved in checkpoints
-  (through the datamodule's ``state_dict``); a resumed run starts the epoch's permutation at the
+  through ``ResumableDataLoader`` (Lightning saves and restores the state of stateful training
+  loaders, as it does for the toy stream); a resumed run starts the epoch's permutation at the
   next unconsumed batch. Consumed, not fetched: Lightning pre-fetches one batch ahead, so a
   loader's own count (torchdata's ``StatefulDataLoader`` included) is one batch ahead of the
   training step a checkpoint was written at.
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 class ResumableSampler(DistributedSampler):
@@ -62,3 +63,13 @@ class ResumableSampler(DistributedSampler):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader whose ``state_dict`` is its ``ResumableSampler``'s position (Lightning checkpoints it)."""
+
+    def state_dict(self) -> dict[str, int]:
+        return self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.load_state_dict(state)

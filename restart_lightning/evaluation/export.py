@@ -40,7 +40,7 @@ class SampleWriter:
         target = self.directory / "samples.npz"
         if rank == 0:
             parts = sorted(self.directory.glob("part-*.npz"))
-            loaded = [np.load(p) for p in parts]
+            loaded = [np.load(p, allow_pickle=False) for p in parts]
             seeds = np.concatenate([p["seeds"] for p in loaded])
             samples = np.concatenate([p["samples"] for p in loaded])
             order = np.argsort(seeds, kind="stable")

@@ -47,13 +47,13 @@ def generate_batches(
     ``shape`` is the data's; a latent model's denoiser (one with a ``latent_space``) is sampled in
     its latent shape and the samples are decoded to data before they are yielded.
     """
-    seeds = list(seeds)
+    seeds = seeds if isinstance(seeds, range) else list(seeds)  # a range stays lazy (its slices are ranges)
     nfe = sampler.plan(denoiser).nfe
     name = label or sampler.name
     latent_space = getattr(denoiser, "latent_space", None)
     state_shape = tuple(shape) if latent_space is None else latent_space.shape(shape)
     for start in range(0, len(seeds), batch_size):
-        batch_seeds = seeds[start : start + batch_size]
+        batch_seeds = list(seeds[start : start + batch_size])
         labels = draw_labels(batch_seeds, num_classes, class_labels, device)
         try:
             result = sampler(denoiser, seeds=batch_seeds, shape=state_shape, labels=labels, device=device)

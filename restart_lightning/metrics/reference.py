@@ -93,8 +93,8 @@ def load_reference_stats(
     if expected_dim is not None and mu.shape[0] != expected_dim:
         raise ValueError(
             f"{where} has feature dimension {mu.shape[0]}, but the feature extractor produces "
-            f"{expected_dim}-dimensional features. Delete the file to recompute it, or point {field} at statistics made with the same "
-            "feature extractor."
+            f"{expected_dim}-dimensional features. Delete the file to recompute it, or point {field} at statistics "
+            "made with the same feature extractor."
         )
     _check_moments(mu, sigma, where)
     if num_samples is not None:

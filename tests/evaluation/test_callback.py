@@ -39,7 +39,7 @@ def test_test_command_writes_samples_and_curves(trained, capsys):
     test_run = run.parent / "version_1"
     assert not (run / "samples").exists(), "test must write into its own run directory"
     for label in ("heun", "heun_1"):
-        saved = np.load(test_run / "samples" / label / "samples.npz")
+        saved = np.load(test_run / "samples" / label / "samples.npz", allow_pickle=False)
         assert saved["samples"].shape == (64, 2) and list(saved["seeds"]) == list(range(64))
         assert (test_run / "samples" / label / "density.png").is_file()
     tags = scalars(test_run)
@@ -91,7 +91,8 @@ def test_batch_size_does_not_change_the_samples(trained, tmp_path):
         trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[evaluation], enable_progress_bar=False,
                              enable_model_summary=False, default_root_dir=tmp_path / str(batch_size))
         trainer.test(module, ToyDataModule(num_val_samples=16), verbose=False)
-        rows.append(np.load(tmp_path / str(batch_size) / "samples" / "sde" / "samples.npz")["samples"])
+        saved = tmp_path / str(batch_size) / "samples" / "sde" / "samples.npz"
+        rows.append(np.load(saved, allow_pickle=False)["samples"])
     assert np.allclose(rows[0], rows[1], atol=1e-5)
     assert torch.tensor(rows[0]).std() > 0
 
@@ -101,7 +102,7 @@ def test_predict_writes_samples_for_seeds(trained):
     main(["predict", "--config", str(config), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--data.init_args.num_predict_samples", "10", "--sampler", "heun", "--sampler.num_steps", "4"])
     versions = sorted(run.parent.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-    saved = np.load(versions[-1] / "predict" / "samples.npz")
+    saved = np.load(versions[-1] / "predict" / "samples.npz", allow_pickle=False)
     assert saved["samples"].shape == (10, 2) and list(saved["seeds"]) == list(range(10))
 
 

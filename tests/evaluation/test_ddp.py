@@ -42,7 +42,7 @@ def test_two_processes_equal_one(tmp_path):
     for tag in metric_tags + block_tags:
         assert ddp[tag][-1][1] == pytest.approx(single[tag][-1][1], rel=1e-5, abs=1e-7), tag
     for label in ("heun", "edm_sde", "restart"):
-        a = np.load(runs / "version_1" / "samples" / label / "samples.npz")
-        b = np.load(runs / "version_2" / "samples" / label / "samples.npz")
+        a = np.load(runs / "version_1" / "samples" / label / "samples.npz", allow_pickle=False)
+        b = np.load(runs / "version_2" / "samples" / label / "samples.npz", allow_pickle=False)
         assert list(a["seeds"]) == list(b["seeds"]) == list(range(61))
         assert np.allclose(a["samples"], b["samples"], atol=1e-5)

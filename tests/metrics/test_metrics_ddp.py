@@ -80,7 +80,7 @@ def test_two_process_sync_matches_single_process(tmp_path):
 
     expected = evaluate(make_metrics(), samples())
     for rank in range(WORLD):
-        got = torch.load(tmp_path / f"rank{rank}.pt")
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         for name, value in expected.items():
             torch.testing.assert_close(got[name], value, msg=f"{name} on rank {rank}")
     assert expected["fid_real_n_after_compute"] == 1000  # reference counted once, not once per rank

@@ -76,7 +76,7 @@ def test_fid_2048_pipeline_and_reference_cache(inception_weights, tmp_path, monk
     assert torch.equal(calls[0][0], to_uint8(real[0]))
     f_real = torch.cat([out for _, out in calls]).numpy()
     assert f_real.shape == (3, 2048) and f_real.std(0).mean() > 1e-3  # features are not degenerate
-    with np.load(ref_path) as f:
+    with np.load(ref_path, allow_pickle=False) as f:
         assert f["mu"].dtype == np.float64 and f["sigma"].shape == (2048, 2048)
         np.testing.assert_allclose(f["mu"], f_real.mean(0), rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(f["sigma"], np.cov(f_real, rowvar=False), rtol=1e-5, atol=1e-9)

@@ -44,7 +44,7 @@ def test_reference_computed_once_cached_and_loaded(tmp_path):
 
     metric.prepare_reference(data)
     assert (metric.reference_stats_computed, metric.reference_stats_loaded, data.iterations) == (1, 0, 1)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         assert f["mu"].dtype == np.float64 and f["sigma"].dtype == np.float64
         assert f["mu"].shape == (2,) and f["sigma"].shape == (2, 2)
         assert int(f["num_samples"]) == 192

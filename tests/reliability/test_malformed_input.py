@@ -10,13 +10,16 @@ values that were accepted though wrong (7). Files (checkpoints, statistics, weig
 
 from __future__ import annotations
 
+import resource
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.helpers import TOY, assert_refused, error_lines, run_cli, run_main, tiny_args, tiny_digits_args
 
-CALLBACK = "trainer:\n  callbacks:\n    - class_path: restart_lightning.callbacks.SamplerEvaluation\n      init_args: {%s}\n"
+CALLBACK = ("trainer:\n  callbacks:\n    - class_path: restart_lightning.callbacks.SamplerEvaluation\n"
+            "      init_args: {%s}\n")
 SMALL = "samplers: {h: {name: heun, num_steps: 2}}, num_samples: 16, batch_size: 16, num_reference_samples: 64, "
 YAML_FILES = {
     "syntax.yaml": "model:\n  lr: [1, 2\n",
@@ -46,8 +49,8 @@ YAML_FILES = {
     "cb_huge_batch.yaml": CALLBACK % "batch_size: 1000000000000",
     "cb_huge_reference.yaml": CALLBACK % "num_reference_samples: 1000000000000",
     "cb_huge_steps.yaml": CALLBACK % "samplers: {h: {name: heun, num_steps: 1000000000}}",
-    "cb_restart_range.yaml": CALLBACK % (SMALL.replace("{h: {name: heun, num_steps: 2}}",
-                                                        "{r: {name: restart, restart_intervals: [[3, 2, 0.5, 1000]]}}")),
+    "cb_restart_range.yaml": CALLBACK % SMALL.replace("{h: {name: heun, num_steps: 2}}",
+                                                      "{r: {name: restart, restart_intervals: [[3, 2, 0.5, 1000]]}}"),
 }
 
 # (extra arguments, words the error line must contain[, base]); {y}: the YAML directory; {f}: a regular file.
@@ -258,8 +261,8 @@ def test_help_shows_the_typed_constraints():
     code, out, _ = run_cli(["fit", "--config", TOY, "--help"])
     assert code == 0
     text = " ".join(out.split())
-    for option, constraint in [("--model.lr", "FinitePositiveFloat"), ("--model.ema_half_life", "FiniteNonNegativeFloat"),
-                               ("--model.betas", "HalfOpenUnitInterval"), ("--model.noise_seed", "Seed")]:
+    for option, constraint in [("--model.lr", "FinitePositiveFloat"), ("--model.betas", "HalfOpenUnitInterval"),
+                               ("--model.ema_half_life", "FiniteNonNegativeFloat"), ("--model.noise_seed", "Seed")]:
         assert f"{option} " in text and constraint in text.rsplit(f"{option} ", 1)[1][:200], option
 
 
@@ -279,7 +282,10 @@ def test_end_to_end_exit_code_and_no_traceback(tmp_path):
     """Through ``python main.py`` (the in-process cases above take the same path): one line on stderr."""
     for extra, words in [(["--data.init_args.batch_size", "0"], ["data.init_args.batch_size", ">= 1"]),
                          (["--model.ema_half_life", ".nan"], ["model.ema_half_life", "finite"])]:
+        started = time.monotonic()
         result = run_main(["fit", "--config", TOY, "--trainer.logger.init_args.save_dir", str(tmp_path), *extra])
+        assert time.monotonic() - started < 120  # mostly the imports
+        assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 2 << 20  # KiB: < 2 GiB
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr + result.stdout
         lines = result.stderr.strip().splitlines()
