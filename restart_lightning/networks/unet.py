@@ -104,7 +104,8 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         check_arguments(UNet.__init__, locals(), "UNet")
-        _check_args(resolution, base_channels, channel_mult, num_blocks, emb_mult)
+        _check_args(resolution, base_channels, channel_mult, num_blocks, emb_mult,
+                    in_channels + (in_channels if out_channels is None else out_channels), num_classes)
         for level, mult in enumerate(channel_mult):  # every attention block's channels split into equal heads
             if (resolution >> level) not in attn_resolutions and level != len(channel_mult) - 1:
                 continue  # no attention at this level (the lowest one always has the bottleneck's)
@@ -213,7 +214,8 @@ class UNet(nn.Module):
 
 
 def _check_args(
-    resolution: int, base_channels: int, channel_mult: Sequence[int], num_blocks: int, emb_mult: int
+    resolution: int, base_channels: int, channel_mult: Sequence[int], num_blocks: int, emb_mult: int,
+    image_channels: int = 6, num_classes: int = 0,
 ) -> None:
     """What the typed constraints cannot say: shapes that fit together, and a size that fits into memory."""
     if len(channel_mult) == 0:
@@ -228,9 +230,11 @@ def _check_args(
     # A lower bound of the size (two 3x3 convolutions per block) and ~16 KiB of Python objects per block.
     blocks = len(channel_mult) * (2 * num_blocks + 3)
     weights = sum((2 * num_blocks + 3) * 18 * (base_channels * m) ** 2 for m in channel_mult)
-    weights += (base_channels * emb_mult) ** 2
+    weights += (base_channels * emb_mult) ** 2 + (num_classes + 1) * base_channels  # mapping, label table
+    weights += 9 * image_channels * base_channels * min(channel_mult)  # input and output convolutions
     check_parameter_memory(
-        f"UNet (base_channels={base_channels}, channel_mult={list(channel_mult)}, num_blocks={num_blocks})",
+        f"UNet (base_channels={base_channels}, channel_mult={list(channel_mult)}, num_blocks={num_blocks}, "
+        f"in/out channels {image_channels}, num_classes={num_classes})",
         weights + blocks * 16384 // BYTES_PER_PARAMETER,
     )
 

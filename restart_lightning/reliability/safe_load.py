@@ -96,10 +96,13 @@ def _check_file(path: Path, field: str, what: str = "checkpoint") -> None:
 
 def check_hyperparameters(checkpoint: dict[str, Any], module_class: type, path: str | os.PathLike,
                           field: str = "ckpt_path") -> None:
-    """Refuse a checkpoint whose saved hyperparameters are not arguments of ``module_class``."""
+    """Refuse a checkpoint whose saved hyperparameters are not arguments of ``module_class``, or are values
+    its typed constraints refuse (``restart_lightning.constraints``: e.g. a NaN EMA half-life)."""
     hparams = checkpoint.get("hyper_parameters") or {}
-    if "_class_path" in hparams:
-        return  # written by LightningCLI in subclass mode: Lightning resolves it
+    class_path = hparams.get("_class_path")
+    if class_path is not None and str(class_path).rsplit(".", 1)[-1] != module_class.__name__:
+        raise CheckpointError(f"{field}: '{path}' was written by another model ({class_path}), not "
+                              f"{module_class.__name__}")
     allowed = set(inspect.signature(module_class.__init__).parameters) - {"self"}
     unknown = sorted(k for k in hparams if not k.startswith("_") and k not in allowed)
     if unknown:
@@ -107,6 +110,13 @@ def check_hyperparameters(checkpoint: dict[str, Any], module_class: type, path: 
             f"{field}: '{path}' was written by another model (hyperparameters {', '.join(unknown)} are not "
             f"arguments of {module_class.__name__}); allowed: {', '.join(sorted(allowed))}"
         )
+    if module_class is not object:
+        from restart_lightning.constraints import check_arguments
+
+        try:
+            check_arguments(module_class.__init__, hparams, "model")
+        except ValueError as error:
+            raise CheckpointError(f"{field}: '{path}' holds hyperparameters that are refused ({error})") from None
 
 
 def check_state_dict_matches(checkpoint: dict[str, Any], module: nn.Module, path: str | os.PathLike,

@@ -215,3 +215,18 @@ def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, m
     assert "checkpoint: cannot write" in line and "No space left on device" in line and "Traceback" not in err
     assert load_checkpoint_file(checkpoints / "last.ckpt")["global_step"] == 10
     assert not list(checkpoints.glob(".*.tmp")), snapshot(checkpoints)
+
+
+def test_checkpoint_hyperparameters_are_checked_before_lightning_parses_them(tmp_path, trained_checkpoint):
+    """A checkpoint trained with a value now refused (a NaN EMA half-life), or written by another class."""
+    good = load_checkpoint_file(trained_checkpoint)
+    cases = {"nan.ckpt": (dict(good["hyper_parameters"], ema_half_life=float("nan")),
+                          ["holds hyperparameters that are refused", "model.ema_half_life", "nan", "finite"]),
+             "other_class.ckpt": ({"_class_path": "other.Model", "width": 3}, ["written by another model (other.Model)"]),
+             "kwargs.ckpt": ({"_class_path": "restart_lightning.module.DiffusionModule", "args": 1},
+                             ["hyperparameters args are not arguments of DiffusionModule"])}
+    for name, (hparams, words) in cases.items():
+        torch.save(dict(good, hyper_parameters=hparams), tmp_path / name)
+        for command in ("fit", "test"):
+            assert_refused(tiny_args(tmp_path / "logs", 30, 10, "--ckpt_path", str(tmp_path / name), command=command),
+                           ["ckpt_path", name, *words], tmp_path)
