@@ -171,6 +171,8 @@ def _condense(lines: list[str]) -> tuple[list[str], str, str]:
         keys, problem, given = _condense(([cls.group(2)] if cls.group(2) else []) + lines[1:])
         return ["init_args", *keys] if keys else [], problem, given
     given = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Given value:")), "")
+    nested = re.fullmatch(r"NestedArg\(key='[^']*', val='?(.*?)'?\)", given)  # --a.b=value of a union's class
+    given = nested.group(1) if nested else given
     if first.startswith(_UNION_NOISE) or first.startswith("- "):
         items = [b for b in _blocks(lines) if not b[0].strip().startswith(_NOISE_ITEMS)]
         if items:
