@@ -280,8 +280,7 @@ def test_run_directories_of_earlier_runs_are_refused(trained_run):
 
 def test_end_to_end_exit_code_and_no_traceback(tmp_path):
     """Through ``python main.py`` (the in-process cases above take the same path): one line on stderr."""
-    for extra, words in [(["--data.init_args.batch_size", "0"], ["data.init_args.batch_size", ">= 1"]),
-                         (["--model.ema_half_life", ".nan"], ["model.ema_half_life", "finite"])]:
+    for extra, words in [(["--model.ema_half_life", ".nan"], ["model.ema_half_life", "'.nan'", "finite"])]:
         started = time.monotonic()
         result = run_main(["fit", "--config", TOY, "--trainer.logger.init_args.save_dir", str(tmp_path), *extra])
         assert time.monotonic() - started < 120  # mostly the imports
