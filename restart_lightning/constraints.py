@@ -100,7 +100,10 @@ def check_arguments(function: Callable, values: Mapping[str, Any], prefix: str) 
     """ValueError naming ``<prefix>.<argument>``, the value and what is allowed, for the first argument
     of ``function`` whose value breaks the constraint in its annotation (for direct Python calls;
     the command line has already refused such values while parsing)."""
-    hints = typing.get_type_hints(function)
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # annotations that cannot be resolved here (a foreign class): nothing to check
+        return
     for name in inspect.signature(function).parameters:
         if name in values and name in hints and not _check(values[name], hints[name]):
             raise ValueError(f"{prefix}.{name}: invalid value {values[name]!r}; allowed: {_allowed(hints[name])}")

@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
+from restart_lightning.constraints import NonNegativeInteger, PositiveInteger, check_arguments
 from restart_lightning.data.seeds import seed_dataloader
 
 __all__ = ["EvaluationDataModule", "read_prompts"]
@@ -52,23 +53,19 @@ class EvaluationDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        data_shape: tuple[int, int, int],
-        num_classes: int = 0,
+        data_shape: tuple[PositiveInteger, PositiveInteger, PositiveInteger],
+        num_classes: NonNegativeInteger = 0,
         prompts: str | None = None,
         reference_stats: str | None = None,
-        batch_size: int = 64,
-        num_predict_samples: int = 1000,
+        batch_size: PositiveInteger = 64,
+        num_predict_samples: PositiveInteger = 1000,
     ) -> None:
         super().__init__()
-        if len(data_shape) != 3 or any(int(s) < 1 for s in data_shape):
-            raise ValueError(f"data.data_shape: expected [C, H, W] of positive sizes, got {list(data_shape)}")
-        if num_classes < 0:
-            raise ValueError(f"data.num_classes must be >= 0, got {num_classes}")
+        if not isinstance(data_shape, (list, tuple)) or len(data_shape) != 3:
+            raise ValueError(f"data.data_shape: invalid value {data_shape!r}; allowed: [C, H, W] of integers >= 1")
+        check_arguments(EvaluationDataModule.__init__, locals(), "data")
         if prompts is not None and num_classes:
             raise ValueError("data: give either num_classes (class labels) or prompts (text), not both")
-        for field, value in (("batch_size", batch_size), ("num_predict_samples", num_predict_samples)):
-            if value < 1:
-                raise ValueError(f"data.{field} must be >= 1, got {value}")
         self.save_hyperparameters()
         self._data_shape = tuple(int(s) for s in data_shape)
         self._num_classes = num_classes
@@ -77,10 +74,8 @@ class EvaluationDataModule(pl.LightningDataModule):
         if reference_stats is not None:
             from restart_lightning.metrics.reference import load_reference_stats
 
-            try:  # keys and shapes now (np.load without pickles); the dimension when the metric is built
-                load_reference_stats(reference_stats)
-            except (OSError, ValueError, KeyError) as error:
-                raise ValueError(f"data.reference_stats: {error}") from None
+            # keys, shapes and values now (np.load without pickles); the dimension when the metric is built
+            load_reference_stats(reference_stats, field="data.reference_stats")
         self.batch_size, self.num_predict_samples = batch_size, num_predict_samples
 
     # No real samples, only their statistics: metrics that need real features (KID, precision/recall) are off by default.

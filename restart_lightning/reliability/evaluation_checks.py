@@ -84,44 +84,76 @@ def _check_plan(field: str, sampler, denoiser) -> None:
 
 
 def _check_features(callback, datamodule, shape: tuple[int, ...], name: str) -> None:
+    """The feature spaces the callback's metrics need (as ``metric_suite`` builds them): weights, statistics."""
     from restart_lightning.evaluation.metric_suite import (
+        DINOV2_NAMES,
         FEATURE_EXTRACTORS,
+        default_metric_names,
         is_low_dimensional,
-        reference_cache_path,
     )
     from restart_lightning.metrics.fid import INCEPTION_FEATURES
-    from restart_lightning.metrics.reference import load_reference_stats
-    from restart_lightning.metrics.weights import default_inception_weights_path
+    from restart_lightning.metrics.weights import default_dinov2_weights_path, default_inception_weights_path
 
     extractor = getattr(callback, "feature_extractor", "auto")
     if isinstance(extractor, str) and extractor not in FEATURE_EXTRACTORS:
         raise ConfigError(f"{name}.feature_extractor: invalid value {extractor!r}; allowed values: "
                           f"{', '.join(FEATURE_EXTRACTORS)} or an nn.Module")
-    kind = ("identity" if is_low_dimensional(shape) else "inception") if extractor == "auto" else extractor
-    weights = getattr(callback, "inception_weights", None)
-    if kind == "inception" or weights is not None:
-        path = Path(weights).expanduser() if weights is not None else default_inception_weights_path()
-        if not path.is_file():
-            raise ConfigError(
-                f"{name}.inception_weights: no Inception-v3 weights file at '{path}' (nothing is downloaded at run "
-                f"time); fetch it with `python -m restart_lightning.metrics.weights '{path}'`, or point "
-                f"{name}.inception_weights at a copy of pt_inception-2015-12-05"
-            )
-        load_torch_file(path, f"{name}.inception_weights", mmap=True, what="weights")  # never unpickles objects
-    if isinstance(extractor, nn.Module):
-        dim = getattr(extractor, "num_features", None)
-    else:
-        dim = math.prod(shape) if kind == "identity" else INCEPTION_FEATURES
+    low_dim = is_low_dimensional(shape)
+    kind = ("identity" if low_dim else "inception") if extractor == "auto" else extractor
+    wanted = getattr(callback, "metric_names", None) or default_metric_names(
+        low_dim, kind, getattr(datamodule, "has_real_data", True))
+    frechet = "fid" if kind == "inception" else "frechet"
+    spaces = []  # (feature key for the cache, statistics suffix, feature dimension)
+    if any(n in wanted for n in (frechet, "kid", "precision", "recall")):
+        if kind == "inception":
+            _check_weights(f"{name}.inception_weights", getattr(callback, "inception_weights", None),
+                           default_inception_weights_path(), "")
+        dim = (math.prod(shape) if kind == "identity" else INCEPTION_FEATURES if kind == "inception"
+               else getattr(kind, "num_features", None))
+        spaces.append((kind, "", dim))
+    if not low_dim and any(n in wanted for n in DINOV2_NAMES.values()):
+        _check_weights(f"{name}.dinov2_weights", getattr(callback, "dinov2_weights", None),
+                       default_dinov2_weights_path(), " --dinov2")
+        spaces.append(("dinov2", "-dinov2", None))  # the dimension is the checkpoint's (checked when built)
     stats = getattr(callback, "reference_stats", None)
-    if stats is None:
-        return
-    num_reference = int(getattr(callback, "num_reference_samples", 2))
-    path = reference_cache_path(datamodule, kind, num_reference) if stats == "auto" else Path(stats)
-    field = f"{name}.reference_stats" + (" (auto: under $RESTART_LIGHTNING_CACHE)" if stats == "auto" else "")
+    if stats == "auto":  # a datamodule without real data names its file (as metric_suite does)
+        stats = getattr(datamodule, "reference_stats", None) or "auto"
+    if stats is not None:
+        for key, suffix, dim in spaces:
+            _check_statistics(f"{name}.reference_stats", stats, datamodule, key, suffix, dim,
+                              int(getattr(callback, "num_reference_samples", 2)))
+
+
+def _check_weights(field: str, given: str | None, default: Path, flag: str) -> None:
+    """A feature extractor's weights file exists and loads with ``weights_only=True`` (it cannot run code)."""
+    path = Path(given).expanduser() if given is not None else default
+    if not path.is_file():
+        raise ConfigError(
+            f"{field}: no weights file at '{path}' (nothing is downloaded at run time); fetch it with "
+            f"`python -m restart_lightning.metrics.weights{flag} '{path}'`, or point {field} at a copy"
+        )
+    load_torch_file(path, field, mmap=True, what="weights")
+
+
+def _check_statistics(field: str, stats: str | Path, datamodule, key, suffix: str, dim: int | None,
+                      num_reference: int) -> None:
+    """Reference statistics that exist are valid and of the features' dimension; else they can be written."""
+    from restart_lightning.evaluation.metric_suite import reference_cache_path
+    from restart_lightning.metrics.reference import load_reference_stats
+
+    if stats == "auto":
+        path = reference_cache_path(datamodule, key, num_reference)
+        field += " (auto: under $RESTART_LIGHTNING_CACHE)"
+    else:
+        path = Path(stats)
+        path = path.with_name(f"{path.stem}{suffix}{path.suffix}") if suffix else path
     if path.exists():
         load_reference_stats(path, expected_dim=dim if isinstance(dim, int) else None, field=field)
-    else:
+    elif getattr(datamodule, "has_real_data", True):
         check_writable(field, path.parent)
+    else:
+        raise ConfigError(f"{field}: no reference statistics at '{path}', and {type(datamodule).__name__} has no "
+                          "real data to compute them from; give an .npz of their mu and sigma")
 
 
 def _check_batch(field: str, batch: int, size: int, device_limit: int | None) -> None:

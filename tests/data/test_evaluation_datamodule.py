@@ -23,8 +23,9 @@ def test_loaders_give_seeds_for_predict_and_one_batch_for_test():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"data_shape": (3, 0, 8)}, "data.data_shape: expected \\[C, H, W\\] of positive sizes"),
-    ({"num_classes": -1}, "data.num_classes must be >= 0"),
+    ({"data_shape": (3, 0, 8)}, "data.data_shape: invalid value \\(3, 0, 8\\); allowed: an integer >= 1"),
+    ({"data_shape": (3, 8)}, "data.data_shape: invalid value \\(3, 8\\); allowed: \\[C, H, W\\]"),
+    ({"num_classes": -1}, "data.num_classes: invalid value -1; allowed: an integer >= 0"),
     ({"num_classes": 3, "prompts": "p.txt"}, "either num_classes .* or prompts"),
     ({"prompts": "missing.txt"}, "data.prompts: no file at 'missing.txt'"),
     ({"prompts": "empty.txt"}, "holds no prompts"),
