@@ -181,10 +181,10 @@ def prepare_run(cli) -> None:
     check_data = getattr(cli.datamodule, "check_data", None)
     if callable(check_data) and subcommand != "predict":  # bad data files, named before the logger writes
         check_data()
+    model_check = getattr(cli.model, "check_data", None)  # models that bring their own check (adapters): first,
+    if callable(model_check) and cli.datamodule is not None:  # they name the problem best
+        model_check(cli.datamodule)
     limit = device_memory(strategy.root_device)
     half = str(getattr(trainer.precision_plugin, "precision", "32")).startswith(("16", "bf16"))
     check_model_fits_data(cli.model, cli.datamodule, subcommand, limit, half)
     check_evaluations(trainer, cli.model, cli.datamodule, subcommand, limit)
-    check_data = getattr(cli.model, "check_data", None)  # models that bring their own check (adapters)
-    if callable(check_data) and cli.datamodule is not None:
-        check_data(cli.datamodule)
