@@ -176,7 +176,7 @@ def load_ema_denoiser(checkpoint: str | Path) -> nn.Module:
 def ensure_toy_checkpoint(ckpt: str | None) -> Path:
     """A trained toy MLP: ``ckpt`` if given, else benchmarks/.cache/toy_mlp.ckpt, else train it now.
 
-    Training runs ``python main.py fit --config configs/toy.yaml`` (about 3-6 minutes on two
+    Training runs ``python main.py fit --config configs/toy.yaml`` (about 3 minutes on two
     CPU cores) with its logs under benchmarks/.cache/train and copies ``last.ckpt`` to the cache.
     """
     if ckpt is not None:
@@ -189,7 +189,7 @@ def ensure_toy_checkpoint(ckpt: str | None) -> Path:
         return TOY_CHECKPOINT
     print(
         "No --ckpt given and no cached toy MLP: training it now with `python main.py fit --config configs/toy.yaml` "
-        "(about 3-6 minutes on two CPU cores; logs under benchmarks/.cache/train) ...",
+        "(about 3 minutes on two CPU cores; logs under benchmarks/.cache/train) ...",
         flush=True,
     )
     save_dir = CACHE / "train"

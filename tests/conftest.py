@@ -19,8 +19,9 @@ def repo_root() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    """Weights and reference statistics go to a temporary cache, never the user's."""
+    """Weights and reference statistics go to a temporary cache, never the user's (nor torch hub's)."""
     os.environ["RESTART_LIGHTNING_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["TORCH_HOME"] = str(tmp_path_factory.mktemp("torch_home"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 ``blocks`` maps a sampler's label to {metric: [value on block 0, ..., block B-1]}, every value
 at ``block_size`` samples (``MetricSuite.compute_blocks``). The first sampler is the baseline
-of the paired comparisons. Scalars (step = global step), with c the block size as in every
+of the paired comparisons. Scalars (logged through Lightning, like every metric), with c the block size as in every
 metric name (``count_label``):
 
 - ``{stage}/{metric}_{c}_mean/{label}``, ``..._std/{label}``, ``..._ci95/{label}`` (t half-width);
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from restart_lightning.evaluation.logging import log_values
 from restart_lightning.evaluation.shares import count_label
 from restart_lightning.evaluation.uncertainty import Spread, paired_difference, summarize
 
@@ -73,8 +74,6 @@ def block_scalars(stage: str, blocks: Blocks, block_size: int) -> dict[str, floa
     return scalars
 
 
-def log_block_scalars(trainer, stage: str, blocks: Blocks, block_size: int) -> None:
-    """``block_scalars`` to every logger of the trainer."""
-    scalars = block_scalars(stage, blocks, block_size)
-    for logger in trainer.loggers:
-        logger.log_metrics(scalars, step=trainer.global_step)
+def log_block_scalars(pl_module, hook: str, stage: str, blocks: Blocks, block_size: int) -> None:
+    """``block_scalars`` through Lightning (``trainer.test()``'s results and every logger; see evaluation.logging)."""
+    log_values(pl_module, hook, block_scalars(stage, blocks, block_size))

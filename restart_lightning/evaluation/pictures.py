@@ -8,7 +8,6 @@ from torchvision.utils import make_grid
 
 from restart_lightning.metrics import to_uint8
 
-
 # Tiles smaller than this are enlarged (nearest neighbour) so that 8x8 digits are readable in TensorBoard.
 MIN_TILE = 32
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from restart_lightning.config_files import find_config_file
 from restart_lightning.sampling import SAMPLERS, Sampler, build_sampler
 
 
@@ -50,9 +51,7 @@ def _load_spec(spec: str | dict[str, Any], where: str) -> dict[str, Any]:
     if isinstance(spec, str) and spec in SAMPLERS:
         return {"name": spec}
     if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-        path = Path(spec)
-        if not path.is_file():
-            raise ValueError(f"{where}: sampler preset file {spec!r} does not exist")
+        path = find_config_file(spec, what=f"{where}: sampler preset file")  # also by its packaged name
         loaded = read_yaml(path, where)
         if not isinstance(loaded, dict) or "name" not in loaded:
             raise ValueError(f"{where}: {spec!r} is not a sampler preset (a YAML mapping with 'name' and options)")

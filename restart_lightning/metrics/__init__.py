@@ -30,6 +30,10 @@ from restart_lightning.metrics.weights import (
     download_dinov2_weights,
     download_inception_weights,
     resolve_dinov2_weights,
+    MissingWeightsError,
+    find_dinov2_weights,
+    find_inception_weights,
+    find_weights,
     resolve_inception_weights,
 )
 
@@ -55,6 +59,10 @@ __all__ = [
     "download_dinov2_weights",
     "download_inception_weights",
     "fraction_inside",
+    "MissingWeightsError",
+    "find_dinov2_weights",
+    "find_inception_weights",
+    "find_weights",
     "frechet_distance",
     "from_uint8",
     "gaussian_moments",

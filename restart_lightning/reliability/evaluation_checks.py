@@ -103,9 +103,16 @@ def _check_features(callback, datamodule, shape: tuple[int, ...], name: str) -> 
     wanted = getattr(callback, "metric_names", None) or default_metric_names(
         low_dim, kind, getattr(datamodule, "has_real_data", True))
     frechet = "fid" if kind == "inception" else "frechet"
+    for field in ("inception_weights", "dinov2_weights"):  # a file the user names must exist, used or not
+        given = getattr(callback, field, None)
+        if given is not None:
+            _check_weights(f"{name}.{field}", given, Path(given), " --dinov2" if field == "dinov2_weights" else "")
     spaces = []  # (feature key for the cache, statistics suffix, feature dimension)
-    if any(n in wanted for n in (frechet, "kid", "precision", "recall")):
-        if kind == "inception":
+    named_stats = getattr(callback, "reference_stats", None) not in (None, "auto")
+    # statistics the user names are checked even when no metric reads them (a typo must not pass silently)
+    uses_features = any(n in wanted for n in (frechet, "kid", "precision", "recall"))
+    if named_stats or uses_features:
+        if kind == "inception" and uses_features:
             _check_weights(f"{name}.inception_weights", getattr(callback, "inception_weights", None),
                            default_inception_weights_path(), "")
         dim = (math.prod(shape) if kind == "identity" else INCEPTION_FEATURES if kind == "inception"

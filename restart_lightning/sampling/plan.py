@@ -78,12 +78,16 @@ class Plan:
             if isinstance(op, Noise) or op.noise_std > 0
         ]
 
-    def __str__(self) -> str:
-        head = (
+    def summary(self) -> str:
+        """One line: the sampler, its NFE, the sigma range and the number of noise injections."""
+        return (
             f"{self.sampler} plan: {self.nfe} NFE ({self.calls} denoiser calls x {self.nfe_per_call}), "
             f"sigma {self.sigma_start:.4g} -> {self.ops[-1].sigma_to:.4g}, "
             f"{len(self.noise_injections)} noise injections"
         )
+
+    def __str__(self) -> str:
+        head = self.summary()
         rows = [f"{'#':>4}  {'phase':<24} {'op':<20} {'sigma from':>11} {'sigma to':>11} {'NFE':>4} {'noise std':>10}"]
         for i, op in enumerate(self.ops):
             kind = op.kind + (" (2nd order)" if isinstance(op, Step) and op.history else "")

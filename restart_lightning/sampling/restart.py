@@ -65,6 +65,8 @@ class Restart(Sampler):
 
     Args (besides the main schedule of ``Sampler``, N = num_steps):
         restart_intervals: list of [N_restart, K, t_min, t_max]; disjoint (touching is allowed).
+            Required: at least one (an empty list would be plain Heun, and is refused); K = 0
+            keeps an interval without rounds.
         S_noise: scale of the forward-jump noise (and of restart churn).
         restart_gamma: churn gamma inside the backward restart steps where S_min <= t <= S_max
             (EDM Alg. 2 style; the authors used 0.05 on [0.01, 1]); 0 is the pure algorithm.
@@ -111,6 +113,10 @@ class Restart(Sampler):
             check_option(name, value, isinstance(value, str) and value in ODE_SOLVERS,
                          f"one of {', '.join(ODE_SOLVERS)}")
         intervals = self.restart_intervals
+        # Without intervals Restart is plain Heun (or its `solver`): refused rather than run under its name.
+        check_option("restart_intervals", list(intervals), bool(intervals),
+                     "at least one [N_restart, K, t_min, t_max], e.g. [[3, 2, 0.14, 0.3]] "
+                     "(use the heun sampler for no restarts)")
         extra = sum(i.K * (i.N_restart - 1) for i in intervals)  # checked before any plan is built
         check_option("restart_intervals", [[i.N_restart, i.K, i.t_min, i.t_max] for i in intervals],
                      self.num_steps + extra <= MAX_PLAN_STEPS,

@@ -170,7 +170,8 @@ def test_shipped_configs_run_with_a_small_model(request, tmp_path, repo_root, co
         settings += ["--data.init_args.prompts", str(prompts)]
     evaluation = ["--trainer.callbacks.init_args.num_samples", "3", "--trainer.callbacks.init_args.batch_size", "3",
                   "--trainer.callbacks.init_args.feature_extractor", "identity"]
-    code, out, err = run_cli(["test", *settings, *evaluation, "--sampler", "restart", "--sampler.num_steps", "3"])
+    code, out, err = run_cli(["test", *settings, *evaluation, "--sampler", "restart", "--sampler.num_steps", "3",
+                              "--sampler.restart_intervals", "[[2, 1, 1.5, 12.0]]"])
     assert code == 0, err[-3000:]
     assert "| restart | restart |" in out
     code, out, err = run_cli(["predict", *settings, *evaluation, "--sampler", "euler", "--sampler.num_steps", "2"])

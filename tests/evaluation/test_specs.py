@@ -6,7 +6,7 @@ import pytest
 
 from restart_lightning.evaluation.shares import count_label, rank_share
 from restart_lightning.evaluation.specs import parse_sampler_specs
-from restart_lightning.sampler_args import build_cli_samplers, split_sampler_args
+from restart_lightning.sampler_args import build_cli_samplers, rewrite_sampler_args
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "samplers"
 
@@ -32,6 +32,7 @@ def test_sweep_expands_into_one_sampler_per_value():
         ({"x": {"name": "heun", "S_churn": 3}}, "unknown option 'S_churn'"),
         ({"x": {"name": "restart", "restart_intervals": [[1, 2, 0.1, 0.3]]}}, "N_restart"),
         ({"x": "missing.yaml"}, "does not exist"),
+        ({"x": "restart"}, r"x: restart_intervals = \[\] is invalid; allowed: at least one"),  # not Heun in disguise
         ({"x": {"name": "heun", "sweep": {"num_steps": []}}}, "sweep"),
         ({}, "at least one sampler"),
     ],
@@ -41,24 +42,36 @@ def test_bad_specs_name_the_field(specs, message):
         parse_sampler_specs(specs)
 
 
-def test_split_sampler_args():
-    rest, specs = split_sampler_args(
+def test_sampler_shorthand_becomes_one_typed_argument():
+    import json
+
+    rewritten = rewrite_sampler_args(
         ["test", "--config", "c.yaml", "--sampler", "restart", "--sampler.num_steps", "9",
-         "--sampler.restart_intervals=[[3, 1, 0.1, 0.5]]", "--sampler=heun", "--trainer.devices", "1"]
+         "--sampler.restart_intervals=[[3, 1, 0.1, 0.5]]", "--sampler=heun", "--trainer.devices", "1",
+         "--sampler", str(PRESETS / "restart_cifar10_edm_nfe43.yaml"), "--sampler", "heun"]
     )
-    assert rest == ["test", "--config", "c.yaml", "--trainer.devices", "1"]
-    assert specs == [
-        {"spec": "restart", "options": {"num_steps": 9, "restart_intervals": [[3, 1, 0.1, 0.5]]}},
-        {"spec": "heun", "options": {}},
-    ]
-    named = build_cli_samplers(specs)
-    assert [n.label for n in named] == ["restart", "heun"]
-    assert named[0].sampler.plan().nfe == 17 + 2 * 1 * 2
+    assert rewritten[:3] == ["test", "--config", "c.yaml"] and rewritten[4:] == ["--trainer.devices", "1"]
+    key, _, value = rewritten[3].partition("=")
+    mapping = json.loads(value)
+    assert key == "--sampler" and list(mapping) == ["restart", "heun", "restart_cifar10_edm_nfe43", "heun_3"]
+    assert mapping["restart"] == {"name": "restart", "num_steps": 9, "restart_intervals": [[3, 1, 0.1, 0.5]]}
+    # The preset is inlined (its options, not its path), so a saved config replays it anywhere.
+    assert mapping["restart_cifar10_edm_nfe43"]["restart_intervals"] == [[3, 2, 0.14, 0.3]]
+    named = build_cli_samplers(mapping)
+    assert [n.label for n in named] == list(mapping)
+    assert named[0].sampler.plan().nfe == 17 + 2 * 1 * 2 and named[2].sampler.plan().nfe == 43
+
+
+def test_sampler_mapping_and_null_pass_through():
+    assert rewrite_sampler_args(["fit", "--sampler", "{a: heun}"]) == ["fit", "--sampler={a: heun}"]
+    assert rewrite_sampler_args(["fit", "--sampler=null"]) == ["fit", "--sampler=null"]
+    assert rewrite_sampler_args(["fit", "--model.lr", "1"]) == ["fit", "--model.lr", "1"]
+    assert build_cli_samplers(None) == []
 
 
 def test_sampler_option_without_sampler_is_refused():
     with pytest.raises(ValueError, match="give --sampler"):
-        split_sampler_args(["--sampler.num_steps", "3"])
+        rewrite_sampler_args(["--sampler.num_steps", "3"])
 
 
 @pytest.mark.parametrize("n", [1, 7, 100, 1001])

@@ -140,11 +140,12 @@ def test_download_weights_from_local_url(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     assert download_inception_weights(target) == target
 
-    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     calls = []
     monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, dst, **kw: calls.append((url, dst)))
-    weights_main([])
-    assert calls == [(INCEPTION_WEIGHTS_URL, str(tmp_path / "env" / "pt_inception-2015-12-05-6726825d.pth"))]
+    weights_main([])  # by default where torchmetrics and torch-fidelity look: torch hub's checkpoints
+    target = tmp_path / "torch" / "hub" / "checkpoints" / "weights-inception-2015-12-05-6726825d.pth"
+    assert calls == [(INCEPTION_WEIGHTS_URL, str(target))]
 
 
 class Linear2to3(nn.Module):

@@ -190,7 +190,7 @@ def test_corrupt_images_are_named_before_any_write(tmp_path):
 def test_unwritable_reference_cache_is_refused_before_any_write(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("")
     monkeypatch.setenv("RESTART_LIGHTNING_CACHE", str(tmp_path / "a_file" / "cache"))
-    assert_refused(evaluation_args(tmp_path / "logs", tmp_path, "feature_extractor: identity"),
+    assert_refused(evaluation_args(tmp_path / "logs", tmp_path, "feature_extractor: identity, metrics: [frechet]"),
                    ["SamplerEvaluation.reference_stats (auto", "is a file"], tmp_path)
 
 

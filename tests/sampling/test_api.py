@@ -20,8 +20,8 @@ from restart_lightning.sampling import (
 
 from .toys import Counting, GaussianData, Mixture
 
-NFE = {  # name: NFE formula in N for the sampler's defaults
-    "restart": lambda n: 2 * n - 1,
+NFE = {  # name: NFE formula in N for the sampler's defaults (Restart: with OPTIONS' one interval)
+    "restart": lambda n: 2 * n - 1 + 2 * 1 * (3 - 1),
     "heun": lambda n: 2 * n - 1,
     "edm_sde": lambda n: 2 * n - 1,
     "euler": lambda n: n,
@@ -31,6 +31,9 @@ NFE = {  # name: NFE formula in N for the sampler's defaults
 }
 
 
+OPTIONS = {"restart": {"restart_intervals": [[3, 1, 0.3, 1.0]]}}  # Restart needs an interval
+
+
 def test_registry_names():
     assert set(SAMPLERS) == set(NFE)
 
@@ -38,7 +41,7 @@ def test_registry_names():
 @pytest.mark.parametrize("name", list(NFE))
 def test_plan_nfe_equals_counted_calls_and_formula(name):
     denoiser = Counting(Mixture(), dtype=torch.float64)
-    sampler = build_sampler(name, num_steps=7)
+    sampler = build_sampler(name, num_steps=7, **OPTIONS.get(name, {}))
     plan = sampler.plan(denoiser)
     assert denoiser.calls == 0  # planned without the network
     result = sampler(denoiser, shape=(2,), seeds=range(3))

@@ -22,7 +22,7 @@ def authors_nfe(num_steps, intervals):
 
 def test_no_rounds_is_heun_bit_for_bit():
     mixture, heun = Mixture(), Heun(num_steps=10)(Mixture(), LATENTS).samples
-    for intervals in ([], [[3, 0, 0.06, 0.3]], [[4, 0, 0.5, 2.0], [3, 0, 0.06, 0.3]]):
+    for intervals in ([[3, 0, 0.06, 0.3]], [[4, 0, 0.5, 2.0], [3, 0, 0.06, 0.3]]):
         restart = Restart(num_steps=10, restart_intervals=intervals, restart_gamma=0.05)(mixture, LATENTS)
         assert torch.equal(restart.samples, heun) and restart.nfe == 19
 
@@ -86,6 +86,12 @@ def test_multistep_restart_solver_restarts_history_after_each_jump():
     assert plan.nfe == 19 + 2 * 3
     result = Restart(num_steps=10, restart_intervals=[[4, 2, 0.1, 0.5]], restart_solver="dpmpp_2m")(Mixture(), LATENTS)
     assert torch.isfinite(result.samples).all() and result.nfe == 25
+
+
+def test_no_intervals_is_refused_rather_than_run_as_heun():
+    for options in ({}, {"restart_intervals": []}):
+        with pytest.raises(ValueError, match=r"restart_intervals = \[\] is invalid; allowed: at least one"):
+            Restart(num_steps=18, **options)
 
 
 @pytest.mark.parametrize(
