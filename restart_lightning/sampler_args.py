@@ -80,7 +80,8 @@ def rewrite_sampler_args(args: list[str]) -> list[str]:
     if items:
         # YAML flow style, not JSON: JSON would turn inf/nan into the strings "Infinity"/"NaN", and the
         # option checks should see (and name) the number the user typed.
-        value = yaml.safe_dump(sampler_mapping(items), default_flow_style=True, width=float("inf")).strip()
+        mapping = sampler_mapping(items)
+        value = yaml.safe_dump(mapping, default_flow_style=True, sort_keys=False, width=float("inf")).strip()
     else:
         value = whole if whole is not None else "null"
     return [*rest[:position], f"--{SAMPLER_KEY}={value}", *rest[position:]]
