@@ -131,7 +131,8 @@ def measure_error_profile(
         loss_weight: the training loss's weight(sigma) (e.g. ``module.loss_fn.weight``).
         sigmas: the grid, ascending (``default_sigma_grid``).
         noise_per_point: noise draws per point and sigma (the sample count is N times this).
-        seed: seeds the noise; batch b, draw r uses a generator seeded by (seed, b, r).
+        seed: seeds the noise; batch b, draw r uses a generator seeded by (seed, b, r), so profiles are
+            comparable for the same data, seed and ``batch_size``.
         exact: the exact denoiser, evaluated on the same points and noise (``GaussianMixture.denoiser()``).
         labels: [N] class labels passed to both denoisers, or None.
         batch_size: points per denoiser call.
