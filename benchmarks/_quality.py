@@ -17,6 +17,7 @@ from torch import Tensor
 
 from restart_lightning.data.toy import GaussianMixture
 from restart_lightning.metrics import ExactNLL, SlicedWasserstein
+from restart_lightning.metrics.kl import knn_entropy
 from restart_lightning.sampling import Sampler, build_sampler
 
 TUNING_SEED_START = 1_000_000
@@ -51,22 +52,6 @@ class BenchModel:
     model_dtype: torch.dtype | None = None
     labels: Callable[[list[int]], Tensor | None] = field(default=lambda seeds: None)
     real: Callable[[int, int], Tensor] | None = None
-
-
-def knn_entropy(x: Tensor, k: int = 5) -> float:
-    """Kozachenko-Leonenko estimate of the differential entropy H(q) of samples x [n, d] (nats).
-
-    H ~ psi(n) - psi(k) + ln V_d + d/n sum_i ln eps_i, eps_i the distance to the k-th neighbour.
-    """
-    n, d = x.shape
-    xf = x.to(torch.float64)
-    eps = torch.cat([torch.cdist(c, xf).topk(k + 1, largest=False).values[:, k] for c in torch.split(xf, 1024)])
-    log_unit_ball = (d / 2) * math.log(math.pi) - math.lgamma(d / 2 + 1)
-    psi = torch.special.digamma
-    return float(
-        psi(torch.tensor(float(n))) - psi(torch.tensor(float(k))) + log_unit_ball
-        + d * eps.clamp_min(1e-300).log().mean()
-    )
 
 
 class ToyScorer:

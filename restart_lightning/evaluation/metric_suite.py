@@ -26,6 +26,7 @@ from restart_lightning.metrics import (
     ExactNLL,
     FlattenFeatures,
     HighQualityFraction,
+    KLDivergence,
     ModeCoverage,
     ModuleFeatures,
     SlicedWasserstein,
@@ -36,7 +37,7 @@ FEATURE_EXTRACTORS = ("auto", "inception", "identity")
 # 2-D data: metrics that see where the modes are and how much mass each holds, led by the sliced
 # W2 distance. The Frechet distance sees only the mean and covariance: a ring of 8 modes of radius 2
 # and the 5x5 grid with spacing 1 both have mean 0 and covariance 2 I, so it cannot tell them apart.
-# ("kl" is reported where the data provides it.)
+# "kl", "nll" and the mode metrics are reported where the exact density is known (Gaussian mixtures).
 LOW_DIM_DEFAULT = ("sliced_w2", "kl", "nll", "mode_coverage", "in_mode_fraction")
 TOY_METRICS = ("sliced_w2", "kl", "nll", "mode_coverage", "in_mode_fraction")
 DINOV2_NAMES = {"frechet": "fd_dinov2", "kid": "kid_dinov2", "precision": "precision_dinov2",
@@ -116,6 +117,7 @@ def build_metric_suite(
         mixture = getattr(datamodule, "mixture", None)
         if mixture is not None:
             radius = 3 * mixture.std
+            metrics["kl"] = KLDivergence(mixture.log_prob)
             metrics["nll"] = ExactNLL(mixture.log_prob)
             # A mode counts as covered once it holds 5% of its fair share of the samples.
             metrics["mode_coverage"] = ModeCoverage(mixture.means.float(), radius, min_share=0.05)

@@ -9,6 +9,7 @@ from restart_lightning.metrics.fid import FrechetDistance
 from restart_lightning.metrics.frechet import frechet_distance, gaussian_moments
 from restart_lightning.metrics.images import from_uint8, to_uint8
 from restart_lightning.metrics.kernel import KernelDistance, unbiased_mmd2
+from restart_lightning.metrics.kl import KLDivergence, knn_entropy
 from restart_lightning.metrics.precision_recall import PrecisionRecall, fraction_inside, knn_radii
 from restart_lightning.metrics.real_features import RealFeatures, load_real_features, save_real_features
 from restart_lightning.metrics.reference import ReferenceStats, load_reference_stats, save_reference_stats
@@ -25,15 +26,15 @@ from restart_lightning.metrics.weights import (
     DINOV2_WEIGHTS_URL,
     INCEPTION_WEIGHTS_FILENAME,
     INCEPTION_WEIGHTS_URL,
+    MissingWeightsError,
     default_dinov2_weights_path,
     default_inception_weights_path,
     download_dinov2_weights,
     download_inception_weights,
-    resolve_dinov2_weights,
-    MissingWeightsError,
     find_dinov2_weights,
     find_inception_weights,
     find_weights,
+    resolve_dinov2_weights,
     resolve_inception_weights,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "HighQualityFraction",
     "InceptionFeatures",
     "KernelDistance",
+    "KLDivergence",
     "ModeCoverage",
     "ModuleFeatures",
     "PrecisionRecall",
@@ -67,6 +69,7 @@ __all__ = [
     "from_uint8",
     "gaussian_moments",
     "knn_radii",
+    "knn_entropy",
     "load_real_features",
     "load_reference_stats",
     "random_projections",
