@@ -60,3 +60,22 @@ def test_label_dropout_replaces_labels_by_the_null_row_while_training():
     assert torch.equal(embedding.eval()(torch.tensor([0, 1]), 2, torch.device("cpu")), embedding.table.weight[:2])
     with pytest.raises(ValueError, match="label_dropout"):
         LabelEmbedding(3, 4, label_dropout=1.5)
+
+
+def test_frequencies_are_not_saved_so_checkpoints_load_into_the_same_outputs():
+    """The frequency formula is shared; the weights files hold no frequencies, only learned tables."""
+    from restart_lightning.networks import MLP
+    from restart_lightning.networks.unet import UNet
+
+    torch.manual_seed(0)
+    unet = dict(resolution=8, in_channels=1, base_channels=8, channel_mult=[1], num_blocks=1, attn_resolutions=[],
+                dropout=0.0, num_classes=3)
+    for make, x in ((lambda: MLP(width=8, depth=1, num_classes=3), torch.randn(3, 2)),
+                    (lambda: UNet(**unet), torch.randn(3, 1, 8, 8))):
+        trained = make().eval()
+        state = trained.state_dict()
+        assert not [key for key in state if "freqs" in key]
+        restored = make().eval()
+        restored.load_state_dict(state, strict=True)
+        c, labels = torch.tensor([-1.0, 0.2, 3.0]), torch.tensor([0, -1, 2])
+        assert torch.equal(restored(x, c, labels), trained(x, c, labels))
