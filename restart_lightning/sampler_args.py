@@ -21,8 +21,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from restart_lightning.config_files import find_config_file
-from restart_lightning.evaluation.specs import NamedSampler, _load_spec, parse_sampler_specs
+from restart_lightning.sampling.registry import NamedSampler, is_preset_path, load_spec, parse_sampler_specs
 
 SAMPLER_KEY = "sampler"
 SamplerOverride = Optional[dict[str, Union[str, dict[str, Any]]]]
@@ -80,7 +79,9 @@ def rewrite_sampler_args(args: list[str]) -> list[str]:
     if items:
         # YAML flow style, not JSON: JSON would turn inf/nan into the strings "Infinity"/"NaN", and the
         # option checks should see (and name) the number the user typed.
-        value = yaml.safe_dump(sampler_mapping(items), default_flow_style=True, width=float("inf")).strip()
+        # sort_keys=False: the samplers keep the order they were given in.
+        mapping = sampler_mapping(items)
+        value = yaml.safe_dump(mapping, default_flow_style=True, width=float("inf"), sort_keys=False).strip()
     else:
         value = whole if whole is not None else "null"
     return [*rest[:position], f"--{SAMPLER_KEY}={value}", *rest[position:]]
@@ -100,10 +101,7 @@ def sampler_mapping(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """
     mapping: dict[str, dict[str, Any]] = {}
     for number, item in enumerate(items):
-        spec = item["spec"]
-        if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-            spec = str(find_config_file(spec, what="--sampler: sampler preset"))
-        config = {**_load_spec(spec, "--sampler"), **item["options"]}
+        config = {**load_spec(item["spec"], "--sampler"), **item["options"]}
         label = Path(str(item["spec"])).name.removesuffix(".yaml").removesuffix(".yml")
         mapping[label if label not in mapping else f"{label}_{number}"] = config
     return mapping
@@ -124,9 +122,7 @@ def inline_sampler_presets(config: Any, config_dirs: list[Path]) -> None:
     any directory, even if the preset files change or move.
     """
     def inline(spec: Any, where: str) -> Any:
-        if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-            return _load_spec(str(find_config_file(spec, config_dirs, what=f"{where}: sampler preset file")), where)
-        return spec
+        return load_spec(spec, where, config_dirs) if is_preset_path(spec) else spec
 
     specs = config.get(SAMPLER_KEY)
     if isinstance(specs, dict):

@@ -23,9 +23,10 @@ SPLIT = {"reliability"}  # subpackages whose modules are parts of their own
 # where the layer is open (foundations and the glue on top); the core packages stand alone.
 LAYERS: list[tuple[str, bool, tuple[str, ...]]] = [
     ("foundation", True, (
-        "constraints", "memory", "precision", "quiet", "threads", "config_files", "run_outputs", "vp_sde",
+        "constraints", "memory", "precision", "quiet", "threads", "config_files", "run_outputs", "vp_sde", "pixels",
+        "reference_stats",
         "reliability.errors", "reliability.safe_load", "reliability.nonfinite", "reliability.resume",
-        "reliability.checkpoint_io", "reliability.preemption",
+        "reliability.checkpoint_io", "reliability.preemption", "reliability.output_checks",
     )),
     ("core", False, (
         "data", "networks", "preconditioning", "sampling", "metrics", "guidance", "ema", "sigma_buckets",

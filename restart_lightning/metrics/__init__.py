@@ -7,11 +7,11 @@ transformers dependency and are imported from their modules.
 from restart_lightning.metrics.features import FlattenFeatures, InceptionFeatures, ModuleFeatures
 from restart_lightning.metrics.fid import FrechetDistance
 from restart_lightning.metrics.frechet import frechet_distance, gaussian_moments
-from restart_lightning.metrics.images import from_uint8, to_uint8
+from restart_lightning.pixels import from_uint8, to_uint8
 from restart_lightning.metrics.kernel import KernelDistance, unbiased_mmd2
 from restart_lightning.metrics.precision_recall import PrecisionRecall, fraction_inside, knn_radii
 from restart_lightning.metrics.real_features import RealFeatures, load_real_features, save_real_features
-from restart_lightning.metrics.reference import ReferenceStats, load_reference_stats, save_reference_stats
+from restart_lightning.reference_stats import ReferenceStats, load_reference_stats, save_reference_stats
 from restart_lightning.metrics.toy import (
     ExactNLL,
     HighQualityFraction,

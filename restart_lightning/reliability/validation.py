@@ -5,9 +5,10 @@
 refused in one line before Lightning reads its hyperparameters, and temporary files of a
 checkpoint write killed midway are removed. ``prepare_run`` runs after the model, data and
 trainer are built and before anything is written: where the run writes (``output_checks``),
-a checkpoint that does not fit the model, the network against the data (``model_checks``), the
-evaluation's files, samplers and memory (``evaluation_checks``); then it installs the atomic
-checkpoint writer and the preemption callback.
+a checkpoint that does not fit the model, the network against the data (``model_checks``), then
+every component's own check of its inputs (``check_before_run`` of the callbacks: the evaluation's
+files, samplers and memory, the prediction's); then it installs the atomic checkpoint writer and the
+preemption callback.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from restart_lightning.memory import device_memory
 from restart_lightning.reliability.checkpoint_io import AtomicCheckpointIO, remove_stale_temporaries
 from restart_lightning.reliability.errors import CheckpointError, ConfigError, one_line
-from restart_lightning.reliability.evaluation_checks import check_evaluations
 from restart_lightning.reliability.model_checks import check_model_fits_data
 from restart_lightning.reliability.output_checks import check_outputs
 from restart_lightning.reliability.preemption import PreemptionCheckpoint
@@ -187,4 +187,8 @@ def prepare_run(cli) -> None:
     limit = device_memory(strategy.root_device)
     half = str(getattr(trainer.precision_plugin, "precision", "32")).startswith(("16", "bf16"))
     check_model_fits_data(cli.model, cli.datamodule, subcommand, limit, half)
-    check_evaluations(trainer, cli.model, cli.datamodule, subcommand, limit)
+    if cli.datamodule is not None and hasattr(cli.datamodule, "data_shape"):
+        for callback in trainer.callbacks:  # each checks its own settings against the model and the data
+            check = getattr(callback, "check_before_run", None)
+            if callable(check):
+                check(cli.model, cli.datamodule, subcommand, limit)

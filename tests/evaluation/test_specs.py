@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from restart_lightning.evaluation.shares import count_label, rank_share
-from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.sampler_args import build_cli_samplers, rewrite_sampler_args
+from restart_lightning.sampling.registry import parse_sampler_specs
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "samplers"
 
@@ -43,7 +43,7 @@ def test_bad_specs_name_the_field(specs, message):
 
 
 def test_sampler_shorthand_becomes_one_typed_argument():
-    import json
+    import yaml
 
     rewritten = rewrite_sampler_args(
         ["test", "--config", "c.yaml", "--sampler", "restart", "--sampler.num_steps", "9",
@@ -52,7 +52,7 @@ def test_sampler_shorthand_becomes_one_typed_argument():
     )
     assert rewritten[:3] == ["test", "--config", "c.yaml"] and rewritten[4:] == ["--trainer.devices", "1"]
     key, _, value = rewritten[3].partition("=")
-    mapping = json.loads(value)
+    mapping = yaml.safe_load(value)  # YAML flow style (inf stays a number)
     assert key == "--sampler" and list(mapping) == ["restart", "heun", "restart_cifar10_edm_nfe43", "heun_3"]
     assert mapping["restart"] == {"name": "restart", "num_steps": 9, "restart_intervals": [[3, 1, 0.1, 0.5]]}
     # The preset is inlined (its options, not its path), so a saved config replays it anywhere.
