@@ -51,7 +51,7 @@ def run_plan(
     Runs without autograd.
     """
     calls = 0
-    batch, per_sample = x.shape[0], x.shape[1:]
+    batch = x.shape[0]
     extra = {} if labels is None else {"labels": labels}
 
     def D(x_t: Tensor, t: float) -> Tensor:
