@@ -36,3 +36,9 @@ def test_the_plan_sums_its_steps_and_scales_by_the_calls_cost():
     ops = (Step("heun", 2.0, 1.0), Step("heun", 1.0, 0.0), Step("euler", 2.0, 1.0))
     plan = Plan("test", ops, nfe_per_call=2)
     assert plan.calls == 2 + 1 + 1 and plan.nfe == 8
+
+
+def test_the_executor_runs_every_kind_of_op():
+    from restart_lightning.sampling.execute import RUNNERS
+
+    assert set(RUNNERS) == {*STEP_NFE, "noise"}
