@@ -205,7 +205,8 @@ class DiffusionModule(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW if hp.weight_decay > 0 else torch.optim.Adam
-        opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps, weight_decay=hp.weight_decay)
+        opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps,
+                        weight_decay=hp.weight_decay)
         warmup = max(hp.lr_warmup_steps, 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min((step + 1) / warmup, 1.0))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

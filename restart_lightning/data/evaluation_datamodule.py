@@ -77,7 +77,8 @@ class EvaluationDataModule(pl.LightningDataModule):
             load_reference_stats(reference_stats, field="data.reference_stats")
         self.batch_size, self.num_predict_samples = batch_size, num_predict_samples
 
-    # No real samples, only their statistics: metrics that need real features (KID, precision/recall) are off by default.
+    # No real samples, only their statistics: metrics that need real features (KID, precision/recall)
+    # are off by default.
     has_real_data = False
 
     @property

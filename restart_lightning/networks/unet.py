@@ -53,6 +53,8 @@ from restart_lightning.networks.unet_layers import (
 __all__ = ["UNet", "adm_imagenet64", "ddpmpp_cifar10"]
 
 
+SKIP_SCALE = math.sqrt(0.5)  # DDPM++: a residual sum (skip + branch) scaled back to unit variance
+
 class UNet(nn.Module):
     """U-Net ``F(x, c_noise, labels=None) -> Tensor`` of the shape of ``x``; defaults = DDPM++ CIFAR-10.
 
@@ -99,7 +101,7 @@ class UNet(nn.Module):
         embedding_type: Literal["positional", "fourier"] = "positional",
         fourier_scale: FinitePositiveFloat = 16.0,
         adaptive_scale: bool = False,
-        skip_scale: FinitePositiveFloat = math.sqrt(0.5),
+        skip_scale: FinitePositiveFloat = SKIP_SCALE,
         resample_proj: bool = True,
         decoder_attn_all_blocks: bool = False,
     ) -> None:
