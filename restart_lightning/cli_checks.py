@@ -13,6 +13,8 @@ from typing import Any
 
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from restart_lightning.reliability.checkpoint_checks import plain_config
+
 # Datamodule settings that change how the data is loaded, not what the data is.
 LOADING_SETTINGS = {
     "batch_size", "num_workers", "steps_per_epoch", "num_predict_samples", "num_val_samples", "seed",
@@ -23,16 +25,6 @@ LOADING_SETTINGS = {
 def _say(message: str) -> None:
     if rank_zero_only.rank == 0:
         print(message, file=sys.stderr, flush=True)
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "as_dict"):
-        value = value.as_dict()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def finished_run_message(trainer_config: Any, checkpoint: dict[str, Any], ckpt_path: str) -> str | None:
@@ -65,14 +57,14 @@ def other_data_settings(data_config: Any, saved: dict[str, Any] | None) -> list[
     """``data.<key> <checkpoint's> -> <config's>`` for every data setting that differs from the checkpoint's."""
     if not saved or data_config is None:
         return []
-    config = _plain(data_config)
+    config = plain_config(data_config)
     given_class = config.get("class_path")
     saved_class = saved.get("_class_path")
     if given_class and saved_class and given_class != saved_class:
         return [f"data {saved_class} -> {given_class}"]
     given = config.get("init_args", config) if isinstance(config, dict) else {}
     differences = []
-    for key, value in _plain(saved).items():
+    for key, value in plain_config(saved).items():
         if key in LOADING_SETTINGS or key not in given:
             continue
         if given[key] != value:

@@ -2,30 +2,39 @@
 
 Each loss draws sigma from its training distribution and weights the per-sample squared
 error so that every noise level contributes comparably:
-loss = weight(sigma) * mean_elements |D(y + sigma n; sigma) - y|^2.
+loss = weight(sigma) * mean_elements |D(y + sigma n; sigma) - y|^2,
+with weight = 1 / c_out(sigma)^2 of the loss's preconditioning (EDM eq. 8: the network's
+effective target then has unit variance).
 """
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
-from restart_lightning.preconditioning import Denoiser, VPPreconditioning, _broadcast
+from restart_lightning.preconditioning import (
+    Denoiser,
+    EDMPreconditioning,
+    Preconditioning,
+    VEPreconditioning,
+    VPPreconditioning,
+    _broadcast,
+)
 
 LOSSES = ("edm", "vp", "ve")
 
 
 class DenoisingLoss:
-    """Base class: ``sample_sigma`` (training distribution) and ``weight`` (lambda(sigma))."""
+    """Base class: ``sample_sigma`` (training distribution) and ``weight`` (lambda(sigma) = 1 / c_out^2)."""
 
     name = "base"
+    preconditioning: Preconditioning  # whose c_out the weight is
 
     def sample_sigma(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
         raise NotImplementedError
 
     def weight(self, sigma: Tensor) -> Tensor:
-        raise NotImplementedError
+        return self.preconditioning.scalings(sigma).c_out.pow(-2)
 
     def __call__(
         self,
@@ -50,13 +59,11 @@ class EDMLoss(DenoisingLoss):
 
     def __init__(self, sigma_data: float = 0.5, P_mean: float = -1.2, P_std: float = 1.2) -> None:
         self.sigma_data, self.P_mean, self.P_std = sigma_data, P_mean, P_std
+        self.preconditioning = EDMPreconditioning(sigma_data)
 
     def sample_sigma(self, n, generator=None, device=None):
         z = torch.randn(n, generator=generator, device=device)
         return (self.P_mean + self.P_std * z).exp()
-
-    def weight(self, sigma):
-        return (sigma**2 + self.sigma_data**2) / (sigma * self.sigma_data) ** 2
 
 
 class VPLoss(DenoisingLoss):
@@ -65,15 +72,12 @@ class VPLoss(DenoisingLoss):
     name = "vp"
 
     def __init__(self, beta_d: float = 19.9, beta_min: float = 0.1, epsilon_t: float = 1e-5) -> None:
-        self.vp = VPPreconditioning(beta_d=beta_d, beta_min=beta_min, epsilon_t=epsilon_t)
+        self.preconditioning = VPPreconditioning(beta_d=beta_d, beta_min=beta_min, epsilon_t=epsilon_t)
         self.epsilon_t = epsilon_t
 
     def sample_sigma(self, n, generator=None, device=None):
         u = torch.rand(n, generator=generator, device=device)
-        return self.vp.sigma(1 + u * (self.epsilon_t - 1))
-
-    def weight(self, sigma):
-        return sigma.pow(-2)
+        return self.preconditioning.sigma(1 + u * (self.epsilon_t - 1))
 
 
 class VELoss(DenoisingLoss):
@@ -83,13 +87,11 @@ class VELoss(DenoisingLoss):
 
     def __init__(self, sigma_min: float = 0.02, sigma_max: float = 100.0) -> None:
         self.sigma_min, self.sigma_max = sigma_min, sigma_max
+        self.preconditioning = VEPreconditioning()
 
     def sample_sigma(self, n, generator=None, device=None):
         u = torch.rand(n, generator=generator, device=device)
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** u
-
-    def weight(self, sigma):
-        return sigma.pow(-2)
 
 
 def build_loss(name: str, sigma_data: float = 0.5, P_mean: float = -1.2, P_std: float = 1.2) -> DenoisingLoss:

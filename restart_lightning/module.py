@@ -19,12 +19,12 @@ from restart_lightning.constraints import (
     check_arguments,
 )
 from restart_lightning.ema import EMA
-from restart_lightning.evaluation.labels import draw_labels
-from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.losses import build_loss
 from restart_lightning.preconditioning import Denoiser, build_preconditioning
 from restart_lightning.reliability.nonfinite import NonFiniteGuard, check_finite_ema
 from restart_lightning.reliability.resume import clear_finished_epoch_sums, fill_missing_metric_states
+from restart_lightning.sampling.noise import draw_labels
+from restart_lightning.sampling.registry import parse_sampler_specs
 from restart_lightning.sigma_buckets import SigmaBucketLoss
 
 MAX_LOG_SIGMA = 80.0  # exp(80) = 5.5e34: log-normal training sigmas stay well inside float32's range
@@ -205,7 +205,8 @@ class DiffusionModule(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW if hp.weight_decay > 0 else torch.optim.Adam
-        opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps, weight_decay=hp.weight_decay)
+        opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps,
+                        weight_decay=hp.weight_decay)
         warmup = max(hp.lr_warmup_steps, 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min((step + 1) / warmup, 1.0))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from restart_lightning.vp_sde import BETA_D, BETA_MIN, vp_sigma, vp_t
+
 PRECONDITIONINGS = ("edm", "vp", "ve")
 
 
@@ -75,8 +77,8 @@ class VPPreconditioning(Preconditioning):
     def __init__(
         self,
         sigma_data: float = 0.5,
-        beta_d: float = 19.9,
-        beta_min: float = 0.1,
+        beta_d: float = BETA_D,
+        beta_min: float = BETA_MIN,
         M: int = 1000,
         epsilon_t: float = 1e-5,
     ) -> None:
@@ -86,11 +88,12 @@ class VPPreconditioning(Preconditioning):
         self.sigma_max = float(self.sigma(torch.tensor(1.0, dtype=torch.float64)))
 
     def sigma(self, t: Tensor) -> Tensor:
-        return ((0.5 * self.beta_d * t**2 + self.beta_min * t).exp() - 1).sqrt()
+        """sigma(t) with this preconditioning's betas (``restart_lightning.vp_sde``)."""
+        return vp_sigma(t, self.beta_d, self.beta_min)
 
     def t(self, sigma: Tensor) -> Tensor:
         """Inverse of ``sigma(t)``."""
-        return ((self.beta_min**2 + 2 * self.beta_d * (1 + sigma**2).log()).sqrt() - self.beta_min) / self.beta_d
+        return vp_t(sigma, self.beta_d, self.beta_min)
 
     def scalings(self, sigma: Tensor) -> Scalings:
         return Scalings(

@@ -21,8 +21,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from restart_lightning.config_files import find_config_file
-from restart_lightning.evaluation.specs import NamedSampler, _load_spec, parse_sampler_specs
+from restart_lightning.sampling.registry import NamedSampler, is_preset_path, load_spec, parse_sampler_specs
 
 SAMPLER_KEY = "sampler"
 SamplerOverride = Optional[dict[str, Union[str, dict[str, Any]]]]
@@ -101,10 +100,7 @@ def sampler_mapping(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """
     mapping: dict[str, dict[str, Any]] = {}
     for number, item in enumerate(items):
-        spec = item["spec"]
-        if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-            spec = str(find_config_file(spec, what="--sampler: sampler preset"))
-        config = {**_load_spec(spec, "--sampler"), **item["options"]}
+        config = {**load_spec(item["spec"], "--sampler"), **item["options"]}
         label = Path(str(item["spec"])).name.removesuffix(".yaml").removesuffix(".yml")
         mapping[label if label not in mapping else f"{label}_{number}"] = config
     return mapping
@@ -125,9 +121,7 @@ def inline_sampler_presets(config: Any, config_dirs: list[Path]) -> None:
     any directory, even if the preset files change or move.
     """
     def inline(spec: Any, where: str) -> Any:
-        if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
-            return _load_spec(str(find_config_file(spec, config_dirs, what=f"{where}: sampler preset file")), where)
-        return spec
+        return load_spec(spec, where, config_dirs) if is_preset_path(spec) else spec
 
     specs = config.get(SAMPLER_KEY)
     if isinstance(specs, dict):

@@ -8,7 +8,6 @@ from torch import nn
 
 from restart_lightning.guidance import GuidedDenoiser
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

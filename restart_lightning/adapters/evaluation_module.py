@@ -15,7 +15,7 @@ import lightning.pytorch as pl
 from torch import Tensor
 
 from restart_lightning.evaluation.generation import generate_batches
-from restart_lightning.evaluation.specs import parse_sampler_specs
+from restart_lightning.sampling.registry import parse_sampler_specs
 
 
 class EvaluationModule(pl.LightningModule):

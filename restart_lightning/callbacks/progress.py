@@ -13,6 +13,8 @@ from typing import Any
 from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, TQDMProgressBar
 
+from restart_lightning.sampling.plan import nfe_per_call
+
 
 def say(trainer: Any, line: str) -> None:
     """Print one line on rank zero without breaking the trainer's progress bar."""
@@ -81,7 +83,7 @@ class CountingDenoiser:
         out = self._denoiser(x, sigma, *args, **kwargs)
         self._calls += 1
         in_batch = (self._calls - 1) % self._calls_per_batch + 1  # the sampler calls plan.calls times per batch
-        self._progress.advance(x.shape[0] / self._calls_per_batch, in_batch * int(getattr(self, "nfe_per_call", 1)))
+        self._progress.advance(x.shape[0] / self._calls_per_batch, in_batch * nfe_per_call(self._denoiser))
         return out
 
     def __getattr__(self, name: str) -> Any:

@@ -17,6 +17,7 @@ When it evaluates, and where Lightning accepts the values:
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from restart_lightning.callbacks.progress import CountingDenoiser, SamplingProgress, say
 from restart_lightning.constraints import (
     FiniteNonNegativeFloat,
     IntegerAtLeastTwo,
@@ -34,10 +36,9 @@ from restart_lightning.constraints import (
     Seed,
     check_arguments,
 )
-from restart_lightning.callbacks.progress import CountingDenoiser, SamplingProgress, say
 from restart_lightning.evaluation.block_report import block_tables, log_block_scalars
 from restart_lightning.evaluation.export import SampleWriter
-from restart_lightning.evaluation.generation import generate_batches
+from restart_lightning.evaluation.generation import check_batch_memory, check_plan, generate_batches
 from restart_lightning.evaluation.logging import (
     log_curves,
     log_pictures,
@@ -47,9 +48,12 @@ from restart_lightning.evaluation.logging import (
     silence_unsynced_warning,
 )
 from restart_lightning.evaluation.metric_suite import build_metric_suite, check_metric_names, reference_points
+from restart_lightning.evaluation.metric_suite_checks import check_metric_inputs
 from restart_lightning.evaluation.shares import rank_share
-from restart_lightning.evaluation.specs import NamedSampler, parse_sampler_specs
+from restart_lightning.memory import check_memory
 from restart_lightning.metrics.weights import MissingWeightsError
+from restart_lightning.reliability.errors import ConfigError
+from restart_lightning.sampling.registry import NamedSampler, parse_sampler_specs
 
 # The setting of this callback that points at each kind of weights file (named in a missing file's error).
 WEIGHTS_FIELDS = {"inception": "inception_weights", "dinov2": "dinov2_weights"}
@@ -127,7 +131,8 @@ class SamplerEvaluation(Callback):
         if seed_blocks == 1 or seed_blocks > num_samples // 2:
             raise ValueError(f"SamplerEvaluation.seed_blocks: invalid value {seed_blocks!r}; allowed: 0 (off) or an "
                              f"integer in [2, num_samples // 2 = {num_samples // 2}]")
-        self.samplers: list[NamedSampler] = parse_sampler_specs(samplers or {"heun": "heun"}, "SamplerEvaluation.samplers")
+        specs = samplers or {"heun": "heun"}
+        self.samplers: list[NamedSampler] = parse_sampler_specs(specs, "SamplerEvaluation.samplers")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.every_n_epochs, self.every_n_steps, self.at_fit_end = every_n_epochs, every_n_steps, at_fit_end
         self.feature_extractor, self.inception_weights = feature_extractor, inception_weights
@@ -147,6 +152,59 @@ class SamplerEvaluation(Callback):
     def replace_samplers(self, samplers: list[NamedSampler]) -> None:
         """Use these samplers instead (the command line's ``--sampler``)."""
         self.samplers = list(samplers)
+
+    # ------------------------------------------------------------------ before the run writes anything
+    def check_before_run(self, model, datamodule, subcommand: str, device_limit: int | None = None) -> None:
+        """This callback's settings against the built model and data, called by the pre-flight step.
+
+        Guidance and fixed class labels against the data's classes and the network's conditioning;
+        every sampler's plan on this denoiser's sigma range; the metrics' weights and statistics
+        (``metric_suite_checks``); the memory the kept samples, the sampler's batch and the pictures
+        take. ``device_limit``: the accelerator's memory, for the sampler batches (None: the CPU's).
+        """
+        name = type(self).__name__
+        shape = tuple(int(s) for s in datamodule.data_shape)
+        num_classes = int(getattr(datamodule, "num_classes", 0) or 0)
+        guidance = float(self.guidance_scale)
+        if guidance != 1.0:
+            if num_classes == 0:
+                raise ConfigError(f"{name}.guidance_scale: {guidance} needs class-conditional data, but "
+                                  f"{type(datamodule).__name__} has no labels; allowed: 1.0 for this data")
+            if network_classes(model) == 0:
+                raise ConfigError(f"{name}.guidance_scale: {guidance} needs a network that takes class labels, "
+                                  "but model.net has num_classes 0; allowed: 1.0 for this network")
+        fixed = self.class_labels
+        if fixed is not None and not 0 <= fixed < num_classes:
+            allowed = (f"an integer in [0, {num_classes - 1}] or null" if num_classes
+                       else "null (the data has no labels)")
+            raise ConfigError(f"{name}.class_labels: invalid value {fixed!r}; allowed: {allowed}")
+        denoiser = getattr(model, "denoiser", None)  # DiffusionModule's (EMA or live: one sigma range) or an adapter's
+        if guidance != 1.0 and denoiser is not None:
+            from restart_lightning.guidance import GuidedDenoiser
+
+            denoiser = GuidedDenoiser(denoiser, guidance)
+        for named in self.samplers if denoiser is not None else []:
+            check_plan(f"{name}.samplers.{named.label}", named.sampler, denoiser)
+        check_metric_inputs(name, datamodule, shape, feature_extractor=self.feature_extractor,
+                            metric_names=self.metric_names, inception_weights=self.inception_weights,
+                            dinov2_weights=self.dinov2_weights, reference_stats=self.reference_stats,
+                            num_reference_samples=int(self.num_reference_samples))
+        self._check_memory(shape, name, subcommand == "test" or bool(self.save_samples), device_limit)
+
+    def _check_memory(self, shape: tuple[int, ...], name: str, keeps_all: bool, device_limit: int | None) -> None:
+        size = math.prod(shape)
+        low_dimensional = len(shape) == 1
+        check_batch_memory(f"{name}.batch_size", self.batch_size, size, device_limit)
+        kept = 4 * size if low_dimensional else 0  # 2-D samples are all kept for the density picture
+        if keeps_all:  # the sample files: collected, then merged by rank 0 (uint8 images, float32 points)
+            kept += 2 * (4 * size if low_dimensional else size)
+        if kept:
+            check_memory(f"{name}.num_samples", self.num_samples, kept, "the samples kept for pictures and files")
+        if low_dimensional:
+            check_memory(f"{name}.num_reference_samples", self.num_reference_samples, 16 * size,
+                         "the real points held at once, float64 and float32")
+        else:
+            check_memory(f"{name}.num_pictures", self.num_pictures, 12 * size, "the picture grid, float32")
 
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -295,6 +353,13 @@ class SamplerEvaluation(Callback):
         if writer is not None:
             writer.finish(self.reference)
         return {"label": named.label, "family": named.family, "nfe": plan.nfe, "seconds": seconds, **values}
+
+
+def network_classes(model: Any) -> int | None:
+    """The number of classes the network is conditioned on (0: unconditional; None: it does not say)."""
+    net = getattr(getattr(model, "model", None), "net", None)
+    value = getattr(net, "num_classes", None)
+    return int(value) if isinstance(value, int) else None
 
 
 def fit_ends_after_this_epoch(trainer: pl.Trainer) -> bool:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from restart_lightning.constraints import NonNegativeInteger, PositiveInteger, check_arguments
 from restart_lightning.data.seeds import seed_dataloader
+from restart_lightning.reference_stats import load_reference_stats
 
 __all__ = ["EvaluationDataModule", "read_prompts"]
 
@@ -72,13 +73,12 @@ class EvaluationDataModule(pl.LightningDataModule):
         self.prompts: list[str] | None = read_prompts(prompts) if prompts is not None else None
         self.reference_stats = reference_stats
         if reference_stats is not None:
-            from restart_lightning.metrics.reference import load_reference_stats
-
             # keys, shapes and values now (np.load without pickles); the dimension when the metric is built
             load_reference_stats(reference_stats, field="data.reference_stats")
         self.batch_size, self.num_predict_samples = batch_size, num_predict_samples
 
-    # No real samples, only their statistics: metrics that need real features (KID, precision/recall) are off by default.
+    # No real samples, only their statistics: metrics that need real features (KID, precision/recall)
+    # are off by default.
     has_real_data = False
 
     @property

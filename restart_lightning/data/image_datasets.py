@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from restart_lightning.metrics.images import from_uint8
+from restart_lightning.pixels import from_uint8
 
 __all__ = [
     "IMAGE_EXTENSIONS",

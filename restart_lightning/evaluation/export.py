@@ -10,7 +10,7 @@ from PIL import Image
 from torch import Tensor
 
 from restart_lightning.evaluation.pictures import density_comparison, image_grid
-from restart_lightning.metrics import from_uint8, to_uint8
+from restart_lightning.pixels import from_uint8, to_uint8
 
 
 class SampleWriter:

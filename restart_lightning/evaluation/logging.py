@@ -21,7 +21,7 @@ from torch import Tensor
 
 from restart_lightning.evaluation.pictures import density_comparison, image_grid
 from restart_lightning.evaluation.shares import count_label
-from restart_lightning.evaluation.specs import NamedSampler
+from restart_lightning.sampling.registry import NamedSampler
 
 _NOT_METRICS = ("label", "family", "nfe", "seconds")
 # Hooks in which Lightning accepts self.log, and whether values there are per step.

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from restart_lightning.metrics import to_uint8
+from restart_lightning.pixels import to_uint8
 
 # Tiles smaller than this are enlarged (nearest neighbour) so that 8x8 digits are readable in TensorBoard.
 MIN_TILE = 32

@@ -7,12 +7,10 @@ transformers dependency and are imported from their modules.
 from restart_lightning.metrics.features import FlattenFeatures, InceptionFeatures, ModuleFeatures
 from restart_lightning.metrics.fid import FrechetDistance
 from restart_lightning.metrics.frechet import frechet_distance, gaussian_moments
-from restart_lightning.metrics.images import from_uint8, to_uint8
 from restart_lightning.metrics.kernel import KernelDistance, unbiased_mmd2
 from restart_lightning.metrics.kl import KLDivergence, knn_entropy
 from restart_lightning.metrics.precision_recall import PrecisionRecall, fraction_inside, knn_radii
 from restart_lightning.metrics.real_features import RealFeatures, load_real_features, save_real_features
-from restart_lightning.metrics.reference import ReferenceStats, load_reference_stats, save_reference_stats
 from restart_lightning.metrics.toy import (
     ExactNLL,
     HighQualityFraction,
@@ -37,6 +35,8 @@ from restart_lightning.metrics.weights import (
     resolve_dinov2_weights,
     resolve_inception_weights,
 )
+from restart_lightning.pixels import from_uint8, to_uint8
+from restart_lightning.reference_stats import ReferenceStats, load_reference_stats, save_reference_stats
 
 __all__ = [
     "DINOV2_WEIGHTS_FILENAME",

@@ -13,8 +13,8 @@ import os
 import torch
 from torch import Tensor, nn
 
-from restart_lightning.metrics.images import to_uint8
 from restart_lightning.metrics.weights import resolve_inception_weights
+from restart_lightning.pixels import to_uint8
 
 INCEPTION_FEATURES = 2048
 

@@ -28,9 +28,9 @@ from torchmetrics.utilities import rank_zero_warn
 
 from restart_lightning.metrics.features import INCEPTION_FEATURES, FlattenFeatures, ModuleFeatures, rgb_uint8
 from restart_lightning.metrics.frechet import frechet_distance, gaussian_moments, sums_from_moments
-from restart_lightning.metrics.images import from_uint8
-from restart_lightning.metrics.reference import load_reference_stats, save_reference_stats
 from restart_lightning.metrics.weights import resolve_inception_weights
+from restart_lightning.pixels import from_uint8
+from restart_lightning.reference_stats import load_reference_stats, save_reference_stats
 
 _REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 

@@ -40,6 +40,7 @@ from restart_lightning.constraints import (
     check_arguments,
 )
 from restart_lightning.memory import BYTES_PER_PARAMETER, check_parameter_memory
+from restart_lightning.networks.embedding import label_rows
 from restart_lightning.networks.unet_blocks import ResidualBlock
 from restart_lightning.networks.unet_layers import (
     FourierEmbedding,
@@ -51,6 +52,8 @@ from restart_lightning.networks.unet_layers import (
 
 __all__ = ["UNet", "adm_imagenet64", "ddpmpp_cifar10"]
 
+
+SKIP_SCALE = math.sqrt(0.5)  # DDPM++: a residual sum (skip + branch) scaled back to unit variance
 
 class UNet(nn.Module):
     """U-Net ``F(x, c_noise, labels=None) -> Tensor`` of the shape of ``x``; defaults = DDPM++ CIFAR-10.
@@ -98,7 +101,7 @@ class UNet(nn.Module):
         embedding_type: Literal["positional", "fourier"] = "positional",
         fourier_scale: FinitePositiveFloat = 16.0,
         adaptive_scale: bool = False,
-        skip_scale: FinitePositiveFloat = math.sqrt(0.5),
+        skip_scale: FinitePositiveFloat = SKIP_SCALE,
         resample_proj: bool = True,
         decoder_attn_all_blocks: bool = False,
     ) -> None:
@@ -176,20 +179,10 @@ class UNet(nn.Module):
         """The embedding vector ``[B, base_channels * emb_mult]`` of noise level and label."""
         emb = self.map_noise(c_noise)
         if self.map_label is not None:
-            emb = emb + self.map_label(self._label_index(labels, c_noise.shape[0], c_noise.device))
+            dropout = self.label_dropout if self.training else 0.0
+            emb = emb + self.map_label(label_rows(labels, c_noise.shape[0], self.num_classes, dropout, c_noise.device))
         emb = F.silu(self.map_layer0(emb))
         return F.silu(self.map_layer1(emb))
-
-    def _label_index(self, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor:
-        """Row of the label table: the class, or ``num_classes`` for -1 / dropped / no label."""
-        null = torch.full((batch,), self.num_classes, dtype=torch.long, device=device)
-        if labels is None:
-            return null
-        idx = labels.to(device=device, dtype=torch.long).reshape(batch)
-        idx = torch.where(idx < 0, null, idx)
-        if self.training and self.label_dropout > 0:
-            idx = torch.where(torch.rand(batch, device=device) < self.label_dropout, null, idx)
-        return idx
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``F(x, c_noise, labels)``; ``c_noise`` of shape ``[B]`` (or a scalar), output shaped like ``x``.

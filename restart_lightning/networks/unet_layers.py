@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from restart_lightning.networks.embedding import sinusoidal_features, sinusoidal_frequencies
+
 __all__ = [
     "FourierEmbedding",
     "PositionalEmbedding",
@@ -54,7 +56,7 @@ def init_zeros_(module: nn.Conv2d | nn.Linear) -> nn.Module:
 
 
 class PositionalEmbedding(nn.Module):
-    """Sinusoidal (transformer-style) embedding of the scalar noise input ``c_noise``.
+    """Sinusoidal embedding of the scalar noise input ``c_noise``, in its dtype (formula in ``networks.embedding``).
 
     ``emb = [cos(c_noise * f_i), sin(c_noise * f_i)]`` with ``f_i = max_period^(-i / (half - 1))``,
     ``i = 0..half-1``, so the frequencies span 1 down to ``1 / max_period`` (DDPM++/ADM).
@@ -68,11 +70,8 @@ class PositionalEmbedding(nn.Module):
         self.max_period = max_period
 
     def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
-        half = self.num_channels // 2
-        i = torch.arange(half, device=c_noise.device, dtype=torch.float32)
-        freqs = torch.exp(-math.log(self.max_period) * i / (half - 1)).to(c_noise.dtype)
-        angles = c_noise[:, None] * freqs[None, :]
-        return torch.cat([angles.cos(), angles.sin()], dim=1)
+        freqs = sinusoidal_frequencies(self.num_channels, self.max_period, endpoint=True, device=c_noise.device)
+        return sinusoidal_features(c_noise, freqs.to(c_noise.dtype))
 
 
 class FourierEmbedding(nn.Module):
@@ -87,8 +86,7 @@ class FourierEmbedding(nn.Module):
         self.register_buffer("freqs", torch.randn(num_channels // 2) * scale)
 
     def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
-        angles = c_noise[:, None] * (2 * math.pi * self.freqs.to(c_noise.dtype))[None, :]
-        return torch.cat([angles.cos(), angles.sin()], dim=1)
+        return sinusoidal_features(c_noise, 2 * math.pi * self.freqs.to(c_noise.dtype))
 
 
 class Resample(nn.Module):

@@ -3,7 +3,9 @@
 See docs/reliability.md for what a user sees; each module holds one of these ideas.
 """
 
+from restart_lightning.reliability.checkpoint_checks import resolve_ckpt_path
 from restart_lightning.reliability.checkpoint_io import AtomicCheckpointIO, atomic_torch_save
+from restart_lightning.reliability.config_checks import check_config_files
 from restart_lightning.reliability.errors import (
     CheckpointError,
     ConfigError,
@@ -13,9 +15,9 @@ from restart_lightning.reliability.errors import (
 )
 from restart_lightning.reliability.nonfinite import NonFiniteGuard
 from restart_lightning.reliability.preemption import PreemptionCheckpoint
+from restart_lightning.reliability.preflight import prepare_run
 from restart_lightning.reliability.resume import find_last_checkpoint
 from restart_lightning.reliability.safe_load import load_checkpoint_file
-from restart_lightning.reliability.validation import check_config_files, prepare_run, resolve_ckpt_path
 
 __all__ = [
     "AtomicCheckpointIO",

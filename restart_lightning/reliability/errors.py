@@ -140,7 +140,7 @@ _UNION_NOISE = ("Does not validate against any of the", "Subtypes:", "Errors:")
 
 def _blocks(lines: list[str]) -> list[list[str]]:
     """The ``- item`` blocks at the shallowest item indentation (each with its deeper lines)."""
-    items = [(len(l) - len(l.lstrip()), i) for i, l in enumerate(lines) if l.lstrip().startswith("- ")]
+    items = [(len(ln) - len(ln.lstrip()), i) for i, ln in enumerate(lines) if ln.lstrip().startswith("- ")]
     if not items:
         return []
     depth = min(d for d, _ in items)
@@ -148,19 +148,19 @@ def _blocks(lines: list[str]) -> list[list[str]]:
     blocks = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(lines)
-        block = [lines[start].replace("- ", "", 1)] + [l for l in lines[start + 1:end]
-                                                        if len(l) - len(l.lstrip()) > depth]
+        block = [lines[start].replace("- ", "", 1)] + [ln for ln in lines[start + 1:end]
+                                                        if len(ln) - len(ln.lstrip()) > depth]
         blocks.append(block)
     return blocks
 
 
 def _condense(lines: list[str]) -> tuple[list[str], str, str]:
     """(field keys, problem, given value) of one jsonargparse error block."""
-    lines = [l.rstrip() for l in lines if l.strip()]
+    lines = [ln.rstrip() for ln in lines if ln.strip()]
     if not lines:
         return [], "", ""
-    indent = min(len(l) - len(l.lstrip()) for l in lines)
-    lines = [l[indent:] for l in lines]
+    indent = min(len(ln) - len(ln.lstrip()) for ln in lines)
+    lines = [ln[indent:] for ln in lines]
     first = lines[0].strip()
     key = _KEY.match(first)
     if key:
@@ -170,7 +170,7 @@ def _condense(lines: list[str]) -> tuple[list[str], str, str]:
     if cls:
         keys, problem, given = _condense(([cls.group(2)] if cls.group(2) else []) + lines[1:])
         return ["init_args", *keys] if keys else [], problem, given
-    given = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("Given value:")), "")
+    given = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Given value:")), "")
     nested = re.fullmatch(r"NestedArg\(key='[^']*', val='?(.*?)'?\)", given)  # --a.b=value of a union's class
     given = nested.group(1) if nested else given
     if first.startswith(_UNION_NOISE) or first.startswith("- "):

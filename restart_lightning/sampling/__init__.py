@@ -6,11 +6,11 @@ Each sampler prints its ``plan`` before it runs and is called as
 ``sampler(denoiser, latents, seeds=...) -> SampleResult(samples, nfe, plan)``.
 """
 
-from .base import SampleResult, Sampler
+from .base import Sampler, SampleResult
 from .noise import NoiseSource
 from .ode import DPMSolverPP2M, Euler, Heun
 from .plan import Noise, Plan, Step
-from .registry import SAMPLERS, build_sampler, load_sampler_preset, sampler_options
+from .registry import SAMPLERS, NamedSampler, build_sampler, load_sampler_preset, parse_sampler_specs, sampler_options
 from .restart import Restart, RestartInterval
 from .schedules import SCHEDULES, get_sigmas, karras_sigmas, loglinear_sigmas, ve_sigmas, vp_sigmas
 from .sde import EDMStochastic, EulerAncestral, EulerMaruyama
@@ -24,6 +24,7 @@ __all__ = [
     "EulerAncestral",
     "EulerMaruyama",
     "Heun",
+    "NamedSampler",
     "Noise",
     "NoiseSource",
     "Plan",
@@ -37,6 +38,7 @@ __all__ = [
     "karras_sigmas",
     "load_sampler_preset",
     "loglinear_sigmas",
+    "parse_sampler_specs",
     "sampler_options",
     "ve_sigmas",
     "vp_sigmas",

@@ -20,6 +20,7 @@ from torch import Tensor
 from .execute import DenoiserFn, resolve_model_dtype, run_plan
 from .noise import NoiseSource
 from .plan import Op, Plan
+from .plan import nfe_per_call as denoiser_nfe_per_call
 from .schedules import SCHEDULES, get_sigmas
 
 # The longest plan a sampler may build: far beyond any published configuration (EDM and Restart use at
@@ -132,7 +133,7 @@ class Sampler:
         ``sigma_max`` and ``nfe_per_call`` attributes (defaults 0, inf, 1), or given directly.
         """
         if nfe_per_call is None:
-            nfe_per_call = int(getattr(denoiser, "nfe_per_call", 1))
+            nfe_per_call = denoiser_nfe_per_call(denoiser)
         grid = self.sigmas(denoiser, sigma_min=sigma_min, sigma_max=sigma_max).tolist()
         return Plan(self.name, tuple(self.build_ops(grid)), nfe_per_call)
 

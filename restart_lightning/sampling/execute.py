@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
-from .plan import Noise, Plan
-from .steps import dpmpp_2m_step, euler_maruyama_step, euler_step, heun_step
+from .plan import Noise, Plan, Step
+from .steps import Denoise, History, dpmpp_2m_step, euler_maruyama_step, euler_step, heun_step
 
 DenoiserFn = Callable[..., Tensor]
 
 _PLAIN_STEPS = {"euler": euler_step, "heun": heun_step}
+Draw = Callable[[], Tensor]  # the plan's next standard-normal injection
+
+
+# How each op kind runs: (D, x, op, draw, history) -> (x, history). Only dpmpp_2m keeps the multistep
+# history (and uses it where the plan says so); noise and every other step end it.
+def _run_noise(D: Denoise, x: Tensor, op: Noise, draw: Draw, history: History) -> tuple[Tensor, History]:
+    return x + op.std * draw(), None
+
+
+def _run_plain(D: Denoise, x: Tensor, op: Step, draw: Draw, history: History) -> tuple[Tensor, History]:
+    return _PLAIN_STEPS[op.kind](D, x, op.sigma_from, op.sigma_to), None
+
+
+def _run_euler_maruyama(D: Denoise, x: Tensor, op: Step, draw: Draw, history: History) -> tuple[Tensor, History]:
+    return euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * draw()), None
+
+
+def _run_dpmpp_2m(D: Denoise, x: Tensor, op: Step, draw: Draw, history: History) -> tuple[Tensor, History]:
+    return dpmpp_2m_step(D, x, op.sigma_from, op.sigma_to, history if op.history else None)
+
+
+RUNNERS: dict[str, Callable[..., tuple[Tensor, History]]] = {
+    "noise": _run_noise, "euler": _run_plain, "heun": _run_plain,
+    "euler_maruyama": _run_euler_maruyama, "dpmpp_2m": _run_dpmpp_2m,
+}
 
 
 def resolve_model_dtype(denoiser: Any, model_dtype: Optional[torch.dtype] = None) -> torch.dtype:
@@ -51,7 +77,7 @@ def run_plan(
     Runs without autograd.
     """
     calls = 0
-    batch, per_sample = x.shape[0], x.shape[1:]
+    batch = x.shape[0]
     extra = {} if labels is None else {"labels": labels}
 
     def D(x_t: Tensor, t: float) -> Tensor:
@@ -68,21 +94,11 @@ def run_plan(
             raise RuntimeError(f"plan op {i} injects noise but the injections ran out")
         return drawn
 
-    history = None  # (t_prev, x0_prev) of the previous dpmpp_2m step
+    history: History = None  # (t_prev, x0_prev) of the previous dpmpp_2m step
     for i, op in enumerate(plan.ops):
-        if isinstance(op, Noise):
-            x = x + op.std * z(i)
-            history = None
-        elif op.kind == "dpmpp_2m":
-            if op.history and history is None:
-                raise RuntimeError(f"plan op {i} asks for multistep history that does not exist")
-            x, history = dpmpp_2m_step(D, x, op.sigma_from, op.sigma_to, history if op.history else None)
-        elif op.kind == "euler_maruyama":
-            x = euler_maruyama_step(D, x, op.sigma_from, op.sigma_to, op.noise_std * z(i))
-            history = None
-        else:
-            x = _PLAIN_STEPS[op.kind](D, x, op.sigma_from, op.sigma_to)
-            history = None
+        if getattr(op, "history", False) and history is None:
+            raise RuntimeError(f"plan op {i} asks for multistep history that does not exist")
+        x, history = RUNNERS[op.kind](D, x, op, partial(z, i), history)
         if not torch.isfinite(x).all():
             raise FloatingPointError(
                 f"samples became non-finite at sigma = {op.sigma_to:.6g} (plan op {i}: {op.kind} "

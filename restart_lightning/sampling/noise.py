@@ -17,6 +17,9 @@ injections), all float64 on the source's device:
    injection j is elements [(j - k b) n, (j - k b + 1) n) of block k = j // b, shaped S.
 
 The block size is part of the stream; how many blocks are held at once (``max_bytes``) is not.
+
+A class-conditional sample's label is drawn from the same seed on a stream of its own
+(``draw_labels``), so that a sample's label does not change its noise.
 """
 
 from __future__ import annotations
@@ -31,6 +34,24 @@ from torch import Tensor
 BLOCK_ELEMENTS = 2**14
 #: Default bound on the prefetched injection noise of a batch, in bytes (at least one block is always held).
 MAX_PREFETCH_BYTES = 2**28
+# Labels use their own stream, apart from the sampler's noise generators seeded by the same seed.
+_LABEL_STREAM = 0x4C41_4245_4C53
+
+
+def draw_labels(seeds: list[int], num_classes: int, fixed: int | None, device) -> Tensor | None:
+    """None for unconditional data; else a fixed class or one class per sample from its seed:
+    ``torch.randint(num_classes, (1,))`` of a CPU generator seeded with ``seed ^ 0x4C414245_4C53``."""
+    if num_classes <= 0:
+        return None
+    if fixed is not None:
+        if not 0 <= fixed < num_classes:
+            raise ValueError(f"class_labels must be in [0, {num_classes - 1}], got {fixed}")
+        return torch.full((len(seeds),), fixed, dtype=torch.long, device=device)
+    drawn = [
+        int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(seed ^ _LABEL_STREAM)))
+        for seed in seeds
+    ]
+    return torch.tensor(drawn, dtype=torch.long, device=device)
 
 
 def injection_chunks(size: int, count: int, batch: int, max_bytes: int = MAX_PREFETCH_BYTES) -> list[list[int]]:
@@ -130,7 +151,9 @@ class NoiseSource:
         latents = torch.empty((len(self), *shape), dtype=torch.float64, device=self.device) if with_latents else None
         if len(chunks) > 1:  # later chunks continue each sample's generator: keep them until the last
             self._generators = list(self._fresh_generators())
-        first = torch.empty((len(self), sum(chunks[0]) * size), dtype=torch.float64, device=self.device) if chunks else None
+        first = None
+        if chunks:
+            first = torch.empty((len(self), sum(chunks[0]) * size), dtype=torch.float64, device=self.device)
         rows = [r for r in (latents, first) if r is not None]
         for g, *per_sample in zip(self._each_generator(), *rows):
             if latents is not None:
@@ -157,7 +180,9 @@ class NoiseSource:
     def _release(self) -> None:
         self._generators, self._history, self.spent = None, [], True
 
-    def _serve(self, first: Tensor | None, chunks: list[list[int]], shape: tuple[int, ...], size: int) -> Iterator[Tensor]:
+    def _serve(
+        self, first: Tensor | None, chunks: list[list[int]], shape: tuple[int, ...], size: int
+    ) -> Iterator[Tensor]:
         for k, blocks in enumerate(chunks):
             if k == 0:
                 chunk, first = first, None  # hold one chunk at a time

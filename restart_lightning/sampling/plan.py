@@ -6,14 +6,20 @@ Samplers only build plans; ``execute.run_plan`` runs them, so what is printed is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from .steps import ODE_SOLVERS, churn_t_hat, noise_std, step_nfe
 
 
+def nfe_per_call(denoiser: Any) -> int:
+    """Network evaluations per denoiser call: the denoiser's own ``nfe_per_call`` (2 under
+    classifier-free guidance), else 1."""
+    return int(getattr(denoiser, "nfe_per_call", 1))
+
+
 @dataclass(frozen=True)
 class Step:
-    """One solver step ``kind`` from sigma_from to sigma_to costing ``nfe`` denoiser calls.
+    """One solver step ``kind`` from sigma_from to sigma_to; ``nfe``: its denoiser calls (``steps.STEP_NFE``).
 
     ``noise_std`` > 0: the step adds noise of that std itself (Euler-Maruyama).
     ``history``: a multistep step (dpmpp_2m) that uses the previous step's denoised value.
@@ -22,10 +28,13 @@ class Step:
     kind: str
     sigma_from: float
     sigma_to: float
-    nfe: int
     noise_std: float = 0.0
     history: bool = False
     phase: str = "main"
+
+    @property
+    def nfe(self) -> int:
+        return step_nfe(self.kind, self.sigma_to)
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,8 @@ class Plan:
 
     Fields: ``sampler`` (registry name), ``ops`` (Step/Noise in execution order),
     ``nfe_per_call`` (network evaluations per denoiser call, 2 under classifier-free guidance).
-    Derived: ``calls`` (denoiser calls), ``nfe`` (= calls * nfe_per_call), ``sigma_start``
+    Derived: ``calls`` (the sum of the ops' denoiser calls; ``execute.run_plan`` checks it made exactly
+    these), ``nfe`` (= calls * nfe_per_call), ``sigma_start``
     (level of the initial latents), ``noise_injections`` ((sigma, std) of every injection).
     """
 
@@ -121,7 +131,7 @@ def ode_ops(
             ops.append(Noise(t, t_hat, noise_std(t, t_hat, S_noise), phase))
             t, has_history = t_hat, False
         use_history = has_history and t_next > 0
-        ops.append(Step(solver, t, t_next, step_nfe(solver, t_next), history=use_history, phase=phase))
+        ops.append(Step(solver, t, t_next, history=use_history, phase=phase))
         has_history = solver == "dpmpp_2m"
     return ops
 

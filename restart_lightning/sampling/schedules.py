@@ -14,17 +14,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-# Defaults of the VP schedule (Song et al. 2021): sigma(t) = sqrt(exp(beta_d t^2/2 + beta_min t) - 1).
-VP_BETA_D = 19.9
-VP_BETA_MIN = 0.1
+from restart_lightning.vp_sde import vp_sigma
+
+# The VP discretization's lowest time (EDM Table 1; training uses its own epsilon_t).
 VP_EPSILON_S = 1e-3
-
-
-def vp_sigma(t: float | Tensor, beta_d: float = VP_BETA_D, beta_min: float = VP_BETA_MIN) -> float | Tensor:
-    """sigma(t) of the VP SDE in the sigma parameterisation."""
-    if isinstance(t, Tensor):
-        return ((0.5 * beta_d * t**2 + beta_min * t).exp() - 1).sqrt()
-    return math.sqrt(math.expm1(0.5 * beta_d * t**2 + beta_min * t))
 
 
 def _clamp_range(sigma_min: float, sigma_max: float, valid_min: float, valid_max: float) -> tuple[float, float]:

@@ -59,9 +59,9 @@ class EulerMaruyama(Sampler):
 
     def build_ops(self, sigmas: list[float]) -> list[Op]:
         return [
-            Step("euler_maruyama", t, t_next, 1, noise_std=euler_maruyama_std(t, t_next))
+            Step("euler_maruyama", t, t_next, noise_std=euler_maruyama_std(t, t_next))
             if t_next > 0
-            else Step("euler", t, t_next, 1)
+            else Step("euler", t, t_next)
             for t, t_next in zip(sigmas[:-1], sigmas[1:])
         ]
 
@@ -95,7 +95,7 @@ class EulerAncestral(Sampler):
         ops: list[Op] = []
         for t, t_next in zip(sigmas[:-1], sigmas[1:]):
             sigma_down, sigma_up = ancestral_sigmas(t, t_next, self.eta)
-            ops.append(Step("euler", t, sigma_down, 1))
+            ops.append(Step("euler", t, sigma_down))
             if sigma_up > 0:
                 ops.append(Noise(sigma_down, t_next, self.S_noise * sigma_up))
         return ops

@@ -108,6 +108,12 @@ def ancestral_sigmas(t: float, t_next: float, eta: float = 1.0) -> tuple[float, 
     return math.sqrt(t_next**2 - sigma_up**2), sigma_up
 
 
+#: Denoiser calls of one step of each kind (the functions above). A step to t' = 0 costs one call
+#: whatever its kind: Heun's last step is a plain Euler step, DPM-Solver++ returns its x0 and
+#: Euler-Maruyama adds no noise there. The plan sums these; the executor checks the calls it made.
+STEP_NFE = {"euler": 1, "heun": 2, "dpmpp_2m": 1, "euler_maruyama": 1}
+
+
 def step_nfe(kind: str, t_next: float) -> int:
-    """Network evaluations of one step of ``kind`` ending at t_next."""
-    return 2 if kind == "heun" and t_next > 0 else 1
+    """Denoiser calls of one step of ``kind`` ending at t_next (``STEP_NFE``)."""
+    return STEP_NFE[kind] if t_next > 0 else 1

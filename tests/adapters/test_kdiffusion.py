@@ -6,8 +6,8 @@ import torch
 import yaml
 
 from restart_lightning.adapters import ClassConditioning, KDiffusionDenoiser
-from restart_lightning.evaluation.labels import draw_labels
 from restart_lightning.sampling import Heun, NoiseSource
+from restart_lightning.sampling.noise import draw_labels
 from tests.adapters.kdiffusion_models import GaussianClassDenoiser
 from tests.reliability.helpers import run_cli
 

@@ -11,12 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from restart_lightning.data.images import (
-    CIFAR10_URL,
-    CIFAR10DataModule,
-    DigitsDataModule,
-    ImageFolderDataModule,
-)
+from restart_lightning.data import CIFAR10DataModule, DigitsDataModule, ImageFolderDataModule
+from restart_lightning.data.cifar10 import CIFAR10_URL
 
 N_PER_BATCH = 4
 

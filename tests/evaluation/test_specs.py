@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from restart_lightning.evaluation.shares import count_label, rank_share
-from restart_lightning.evaluation.specs import parse_sampler_specs
 from restart_lightning.sampler_args import build_cli_samplers, rewrite_sampler_args
+from restart_lightning.sampling.registry import parse_sampler_specs
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "samplers"
 

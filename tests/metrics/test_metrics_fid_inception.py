@@ -86,10 +86,19 @@ def test_fid_2048_pipeline_and_reference_cache(inception_weights, tmp_path, monk
     fid.update(images(3, 1))
     f_fake = torch.cat([out for _, out in calls]).numpy()
 
+    # The 2048-d distance itself is slow (module docstring): a stand-in returns only its cheap mean
+    # term, ||mu_g - mu_r||^2 of the moments it is handed, so that compute()'s value can be checked
+    # against the same term computed here from the recorded features.
     seen = []
-    monkeypatch.setattr(fid_module, "frechet_distance", lambda *m: seen.append(m) or torch.tensor(7.0))
+
+    def mean_term(mu_g, sigma_g, mu_r, sigma_r):
+        seen.append((mu_g, sigma_g, mu_r, sigma_r))
+        return ((mu_g - mu_r) ** 2).sum()
+
+    monkeypatch.setattr(fid_module, "frechet_distance", mean_term)
     with pytest.warns(UserWarning, match="2 generated samples for 2048-dimensional"):
-        assert fid.compute().item() == 7.0
+        value = fid.compute().item()
+    assert value == pytest.approx(float(((f_fake.mean(0) - f_real.mean(0)) ** 2).sum()), rel=1e-6)
     mu_g, s_g, mu_r, s_r = (t.numpy() for t in seen[0])
     np.testing.assert_allclose(mu_g, f_fake.mean(0), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(s_g, np.cov(f_fake, rowvar=False), rtol=1e-5, atol=1e-9)

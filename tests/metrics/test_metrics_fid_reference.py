@@ -16,7 +16,8 @@ from restart_lightning.metrics import (
     load_reference_stats,
     save_reference_stats,
 )
-from restart_lightning.metrics.weights import CACHE_ENV_VAR, main as weights_main
+from restart_lightning.metrics.weights import CACHE_ENV_VAR
+from restart_lightning.metrics.weights import main as weights_main
 
 
 class CountingData:

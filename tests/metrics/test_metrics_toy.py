@@ -97,7 +97,9 @@ def test_sliced_wasserstein_of_a_shift():
 
 
 def test_sliced_wasserstein_same_seed_same_projections():
-    assert torch.equal(random_projections(3, 10, 5), random_projections(3, 10, 5))
+    # Written out here: normal float64 draws of a CPU generator seeded by the seed, scaled to unit length.
+    theta = torch.randn(10, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert torch.equal(random_projections(3, 10, 5), theta / theta.norm(dim=1, keepdim=True))
     assert not torch.equal(random_projections(3, 10, 5), random_projections(3, 10, 6))
 
 

@@ -9,7 +9,6 @@ import torch
 
 from restart_lightning.networks.unet import UNet, adm_imagenet64, ddpmpp_cifar10
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

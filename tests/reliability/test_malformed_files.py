@@ -222,7 +222,8 @@ def test_checkpoint_hyperparameters_are_checked_before_lightning_parses_them(tmp
     good = load_checkpoint_file(trained_checkpoint)
     cases = {"nan.ckpt": (dict(good["hyper_parameters"], ema_half_life=float("nan")),
                           ["holds hyperparameters that are refused", "model.ema_half_life", "nan", "finite"]),
-             "other_class.ckpt": ({"_class_path": "other.Model", "width": 3}, ["written by another model (other.Model)"]),
+             "other_class.ckpt": ({"_class_path": "other.Model", "width": 3},
+                                  ["written by another model (other.Model)"]),
              "kwargs.ckpt": ({"_class_path": "restart_lightning.module.DiffusionModule", "args": 1},
                              ["hyperparameters args are not arguments of DiffusionModule"])}
     for name, (hparams, words) in cases.items():

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from restart_lightning.evaluation.labels import draw_labels
 from restart_lightning.sampling import NoiseSource, build_sampler
-from restart_lightning.sampling.noise import BLOCK_ELEMENTS, MAX_PREFETCH_BYTES, injection_chunks
+from restart_lightning.sampling.noise import BLOCK_ELEMENTS, MAX_PREFETCH_BYTES, draw_labels, injection_chunks
 
 from .streams import batch_streams
 from .toys import GaussianData, Mixture

@@ -26,10 +26,6 @@ class ReferenceStats:
     sigma: np.ndarray
     num_samples: int | None = None
 
-    @property
-    def dim(self) -> int:
-        return int(self.mu.shape[0])
-
 
 def save_reference_stats(
     path: str | os.PathLike, mu: Tensor | np.ndarray, sigma: Tensor | np.ndarray, num_samples: int | None = None
