@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
+from torchmetrics.utilities.prints import rank_zero_warn
 
 # Rows of the distance matrix computed at once (memory ~ chunk x n float64).
 _CHUNK = 1024
@@ -66,6 +67,10 @@ class KLDivergence(Metric):
 
     def compute(self) -> Tensor:
         x = dim_zero_cat(self.samples)
+        if x.shape[0] <= self.k:  # e.g. a seed block of a tiny test run: no entropy estimate, say so
+            rank_zero_warn(f"kl: {x.shape[0]} samples are too few for the k = {self.k} neighbour entropy "
+                           f"estimate (it needs more than {self.k}); reported as nan")
+            return torch.tensor(math.nan, dtype=torch.float64)
         if not torch.isfinite(x).all():
             return torch.tensor(math.inf, dtype=torch.float64)
         nll = -self.log_prob(x).double().mean()

@@ -53,3 +53,11 @@ def test_non_finite_samples_give_inf_and_reset_clears():
 def test_bad_k_is_refused():
     with pytest.raises(ValueError, match="k = 0"):
         KLDivergence(gaussian_log_prob(1.0), k=0)
+
+
+def test_too_few_samples_give_nan_with_a_warning():
+    # a seed block of a tiny run may hold fewer than k + 1 samples: no estimate, said so, no crash
+    metric = KLDivergence(gaussian_log_prob(1.0), k=5)
+    metric.update(draw(5, 1.0))
+    with pytest.warns(UserWarning, match="too few"):
+        assert math.isnan(float(metric.compute()))
