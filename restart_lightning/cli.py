@@ -117,6 +117,10 @@ class RestartCLI(LightningCLI):
         check_threads(config.get("num_threads", "auto"))
         # Built now, so a bad sampler name or option fails before anything is instantiated.
         self.cli_samplers = build_cli_samplers(config.get(SAMPLER_KEY))
+        if self.config.get("subcommand") == "tune":  # tune's own arguments, before any model is loaded
+            from restart_lightning.tuning.trainer import check_tune_arguments
+
+            check_tune_arguments(config)
         resolve_ckpt_path(self)  # --ckpt_path last -> a file; unreadable or foreign files refused here
         loaded = getattr(self, "_reliability_checkpoint", None)
         if loaded is not None:

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import lightning.pytorch as pl
 
 from restart_lightning.tuning.race import DEFAULT_NUM_BLOCKS, DEFAULT_REDUCTION, TUNING_SEED_START
 
 DEFAULT_TUNE_BATCH_SIZE = 10_000
+
+
+TUNE_ARGUMENTS = ("family", "budgets", "metric", "samples_per_rung", "candidates", "reduction", "num_blocks",
+                  "seed_start", "band")
+
+
+def check_tune_arguments(config: Any) -> None:
+    """The ``tune`` subcommand's arguments as parsed (ValueError naming the field), before anything loads."""
+    from restart_lightning.tuning.tune import parse_settings
+
+    parse_settings(**{name: config.get(name) for name in TUNE_ARGUMENTS if config.get(name) is not None})
+    _check_batch_size(config.get("batch_size"))
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size: {batch_size!r} is invalid; allowed: an integer >= 1 (or null)")
 
 
 class TuningTrainer(pl.Trainer):
@@ -57,9 +74,7 @@ class TuningTrainer(pl.Trainer):
 
         settings = parse_settings(family, budgets, metric, samples_per_rung, candidates, reduction, num_blocks,
                                   seed_start, band)
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                       or batch_size < 1):
-            raise ValueError(f"batch_size: {batch_size!r} is invalid; allowed: an integer >= 1 (or null)")
+        _check_batch_size(batch_size)
         import_optuna()  # the one-line install hint before anything runs
         folder = Path(output_dir) if output_dir else Path(self.default_root_dir) / "tune" / settings.family
         check_output_dir(folder, settings)

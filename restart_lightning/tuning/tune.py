@@ -227,8 +227,8 @@ def write_preset(path: Path, record: dict[str, Any], budget: int, checkpoint: st
                      f"{spread['mean']:.4g} +- {spread['half_width']:.2g} (95% t-interval; std {spread['std']:.2g}).")
     lines.append(f"# NFE: {record['nfe']} (the plan's, as spent).")
     # one option per line; lists (restart intervals) one per line in flow style, as the shipped presets
-    body = "".join(yaml.safe_dump({key: value}, default_flow_style=None, sort_keys=False)
-                   for key, value in record["best"].items())
+    body = "".join(yaml.safe_dump({key: value}, default_flow_style=None if isinstance(value, list) else False,
+                                  sort_keys=False) for key, value in record["best"].items())
     _atomic_write(path, "\n".join(lines) + "\n" + body)
 
 
