@@ -18,10 +18,8 @@ import argparse
 import math
 import time
 
-from _common import ensure_toy_checkpoint, load_ema_denoiser, machine_info, markdown_table, set_threads, write_result
-
 import optuna
-import torch
+from _common import ensure_toy_checkpoint, load_ema_denoiser, machine_info, markdown_table, set_threads, write_result
 from scipy.stats import kendalltau, spearmanr
 
 from restart_lightning.data.toy import grid_mixture
