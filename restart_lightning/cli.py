@@ -1,6 +1,6 @@
 """The command line: LightningCLI with this project's defaults and arguments.
 
-``restart-lightning {fit,validate,test,predict,tune} --config <experiment>.yaml`` (or ``python -m
+``restart-lightning {fit,validate,test,predict,diagnose,tune} --config <experiment>.yaml`` (or ``python -m
 restart_lightning`` / ``python main.py`` in the repository). What this adds to LightningCLI, each
 in its own module:
 - ``--config NAME`` finds the packaged configs from any directory (``config_files``);
@@ -9,7 +9,8 @@ in its own module:
 - the ``checkpoint`` group (ModelCheckpoint; ``last.ckpt`` always kept; ``run_outputs``) and
   ``trainer.default_root_dir`` deciding where runs go (``run_outputs``);
 - checks before anything is written (``reliability``, ``cli_checks``) and quiet output (``quiet``);
-- ``tune`` (``TuningTrainer.tune``, ``restart_lightning.tuning``): sampler presets searched per NFE budget.
+- ``diagnose`` (``tuning``): where a checkpoint's error lives, a method of the trainer class ``TuningTrainer``;
+- ``tune`` (``TuningTrainer.tune``, ``tuning``): sampler presets searched per NFE budget.
 
 Subclasses and other subcommands: override ``subcommands()`` and add arguments in
 ``add_arguments_to_parser`` (call super first); every subcommand parser gets the same arguments.
@@ -46,7 +47,7 @@ from restart_lightning.sampler_args import (
     rewrite_sampler_args,
 )
 from restart_lightning.threads import add_threads_argument, apply_threads, check_threads
-from restart_lightning.tuning.trainer import TuningTrainer
+from restart_lightning.tuning.trainer import TUNING_SUBCOMMANDS, TuningTrainer
 
 # Subcommands whose results table is the evaluation callback's (Lightning's would repeat its numbers).
 OWN_RESULTS_TABLE = ("validate", "test")
@@ -64,7 +65,7 @@ class RestartParser(OneLineErrorParser):
 
 
 class RestartCLI(LightningCLI):
-    """``restart-lightning {fit,validate,test,predict} --config <experiment>.yaml``."""
+    """``restart-lightning {fit,validate,test,predict,diagnose,tune} --config <experiment>.yaml``."""
 
     def __init__(self, *args, **kwargs) -> None:
         argv = list(sys.argv[1:] if kwargs.get("args") is None else kwargs["args"])
@@ -77,14 +78,14 @@ class RestartCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": False})
         kwargs.setdefault("parser_class", RestartParser)
-        kwargs.setdefault("trainer_class", TuningTrainer)  # Trainer plus the tuning subcommands' methods
+        kwargs.setdefault("trainer_class", TuningTrainer)  # fit/validate/test/predict and the tuning subcommands
         quiet_harmless_warnings()
         super().__init__(LightningModule, *args, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        """Lightning's subcommands plus ``tune`` (``TuningTrainer.tune``)."""
-        return {**LightningCLI.subcommands(), "tune": {"model", "datamodule"}}
+        """Lightning's four and the tuning subcommands (``diagnose``, ``tune``), methods of ``TuningTrainer``."""
+        return {**LightningCLI.subcommands(), **TUNING_SUBCOMMANDS}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")

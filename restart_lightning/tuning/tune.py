@@ -89,12 +89,23 @@ def parse_settings(
     if isinstance(seed_start, bool) or not isinstance(seed_start, int) or seed_start < 0:
         raise ValueError(f"seed_start: {seed_start!r} is invalid; allowed: an integer >= 0")
     low_high = None
+    if isinstance(band, str) and band.endswith(".json"):  # the error_profile.json that `diagnose` writes
+        band = _band_of_diagnosis(band)
     if band is not None:
         low_high = tuple(_numbers(band, "band", float))
         if len(low_high) != 2 or not 0 < low_high[0] < low_high[1] < math.inf:
             raise ValueError(f"band: {band!r} is invalid; allowed: two sigmas low,high with 0 < low < high "
                              "(e.g. 0.05,0.3 from `diagnose`), or null")
     return TuneSettings(family, tuple(values), metric, rungs, candidates, reduction, num_blocks, seed_start, low_high)
+
+
+def _band_of_diagnosis(path: str) -> list[float]:
+    try:
+        band = json.loads(Path(path).read_text())["band"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"band: {path!r} is not a readable error_profile.json of `diagnose` "
+                         f"({type(error).__name__}); allowed: that file, or two sigmas low,high") from None
+    return band
 
 
 def _numbers(value: str | Sequence[Any], field: str, kind: type) -> list[Any]:
