@@ -38,9 +38,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--family", default="restart")
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--band", default="0.05,0.3", help="the error band of the space (low,high)")
-    p.add_argument("--candidates", type=int, default=24)
-    p.add_argument("--counts", default="300,1000,2000,4000,8000")
-    p.add_argument("--reference", type=int, default=32000)
+    p.add_argument("--candidates", type=int, default=16)
+    p.add_argument("--counts", default="300,1000,2000,4000")
+    p.add_argument("--reference", type=int, default=16000)
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args()
 
@@ -74,7 +74,10 @@ def main() -> None:
         if spec not in specs:
             specs.append(spec)
     counts = [int(c) for c in args.counts.split(",")]
-    reference = [kl_of(denoiser, mixture, s, range(SEED_R, SEED_R + args.reference)) for s in specs]
+    reference = []
+    for i, spec in enumerate(specs):
+        reference.append(kl_of(denoiser, mixture, spec, range(SEED_R, SEED_R + args.reference)))
+        print(f"reference {i + 1}/{len(specs)}: KL {reference[-1]:.4g} at {space.nfe(spec)} NFE", flush=True)
     best_reference = min(reference)
     rows = []
     for n in counts:
