@@ -15,6 +15,7 @@ R from 10**9 + 2 * 10**7 (all disjoint from the evaluation seeds 0..n).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 
@@ -41,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--candidates", type=int, default=16)
     p.add_argument("--counts", default="300,1000,2000,4000")
     p.add_argument("--reference", type=int, default=16000)
+    p.add_argument("--journal", help="take the candidates from a tune run's journal (DIR/tune.journal) instead")
+    p.add_argument("--study", help="the journal's study, e.g. restart-nfe100-rung1 (the candidates of rung 2)")
+    p.add_argument("--name", default="tune_rung_sizes", help="result file name (benchmarks/results/<name>.md)")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args()
 
@@ -65,8 +69,16 @@ def main() -> None:
     band = tuple(float(v) for v in args.band.split(","))
     space = search_space(args.family, args.budget, model_context(denoiser, band))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     specs = []
+    if args.journal:  # the candidates a rung of a real tune run compared
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = JournalStorage(JournalFileBackend(args.journal))
+        for trial in optuna.load_study(study_name=args.study, storage=storage).get_trials():
+            if trial.value is not None and trial.user_attrs["spec"] not in specs:
+                specs.append(trial.user_attrs["spec"])
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     while len(specs) < args.candidates:
         trial = study.ask()
         spec = space.suggest(trial)
@@ -79,6 +91,7 @@ def main() -> None:
         reference.append(kl_of(denoiser, mixture, spec, range(SEED_R, SEED_R + args.reference)))
         print(f"reference {i + 1}/{len(specs)}: KL {reference[-1]:.4g} at {space.nfe(spec)} NFE", flush=True)
     best_reference = min(reference)
+    best_half = sorted(range(len(specs)), key=lambda i: reference[i])[: max(3, len(specs) // 2)]
     rows = []
     for n in counts:
         a = [kl_of(denoiser, mixture, s, range(SEED_A, SEED_A + n)) for s in specs]
@@ -86,19 +99,26 @@ def main() -> None:
         keep = max(1, math.ceil(len(specs) / 4))
         top_a = sorted(range(len(specs)), key=lambda i: a[i])[:keep]
         regret = min(reference[i] for i in top_a) - best_reference
+        half_a, half_b = [a[i] for i in best_half], [b[i] for i in best_half]
         rows.append([n, f"{spearmanr(a, b).statistic:.3f}", f"{kendalltau(a, b).statistic:.3f}",
-                     f"{spearmanr(a, reference).statistic:.3f}", f"{regret:.4f}"])
+                     f"{spearmanr(a, reference).statistic:.3f}", f"{spearmanr(half_a, half_b).statistic:.3f}",
+                     f"{regret:.4f}"])
+        print(json.dumps({"n": n, "a": a, "b": b}), flush=True)
         print(rows[-1], flush=True)
     spread = sorted(reference)
     body = (
-        f"{args.family} at {args.budget} NFE, {len(specs)} candidates drawn at random from `tune`'s space "
-        f"(band {band[0]}..{band[1]}); KL(q||p) of the toy MLP (configs/toy.yaml). Reference: {args.reference} "
+        f"{args.family} at {args.budget} NFE, {len(specs)} candidates "
+        + (f"of the tune run's study {args.study}" if args.journal else
+           f"drawn at random from `tune`'s space (band {band[0]}..{band[1]})")
+        + f"; KL(q||p) of the toy MLP (configs/toy.yaml). Reference: {args.reference} "
         f"samples; reference KL of the candidates from {spread[0]:.4g} to {spread[-1]:.4g} "
         f"(median {spread[len(spread) // 2]:.4g}).\n\n"
         + markdown_table(["samples n", "Spearman A-B", "Kendall A-B", "Spearman A-reference",
+                          f"Spearman A-B, best {len(best_half)} by reference",
                           "regret of keeping the top quarter of A"], rows)
+        + f"\n\nReference KL per candidate: {', '.join(f'{v:.4g}' for v in reference)}\n"
     )
-    write_result("tune_rung_sizes", "Ranking stability of the KL at successive-halving rung sizes", body,
+    write_result(args.name, "Ranking stability of the KL at successive-halving rung sizes", body,
                  machine_info(), time.perf_counter() - started)
 
 

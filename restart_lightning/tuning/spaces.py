@@ -181,7 +181,7 @@ def _restart(trial: Any, budget: int, context: ModelContext) -> dict[str, Any]:
         else:
             t_min = previous_top * _log_uniform(trial, f"gap_{j}", 1.0, 4.0)
             t_max = t_min * _log_uniform(trial, f"width_{j}", 1.5, 20.0)
-        n_restart = trial.suggest_int(f"N_restart_{j}", 2, MAX_N_RESTART)
+        n_restart = trial.suggest_int(f"N_restart_{j}", 2, MAX_N_RESTART, log=True)  # short rounds more often
         weight = trial.suggest_float(f"weight_{j}", 0.1, 1.0) if count > 1 else 1.0
         if t_min >= zone_high:  # no room left in the zone for this interval
             break
