@@ -57,6 +57,8 @@ def check_tune_arguments(config: Any) -> None:
 
     parse_settings(**{name: config.get(name) for name in TUNE_ARGUMENTS if config.get(name) is not None})
     _check_batch_size(config.get("batch_size"))
+    if config.get("ckpt_path") is None:  # an untrained model's presets would mean nothing
+        raise ConfigError("ckpt_path: tune needs a checkpoint; allowed: a checkpoint file or 'last'")
 
 
 def _check_batch_size(batch_size: Any) -> None:

@@ -100,6 +100,13 @@ def test_bad_input_is_one_line_before_anything_is_written(tiny_run, tmp_path, ex
     assert not out.exists()
 
 
+def test_tune_needs_a_checkpoint(tiny_run, tmp_path):
+    config, _ = tiny_run
+    code, _, err = run_cli(["tune", "--config", str(config), "--output_dir", str(tmp_path / "tuned")])
+    assert code == 2 and "ckpt_path: tune needs a checkpoint" in error_lines(err)[0]
+    assert not (tmp_path / "tuned").exists()
+
+
 def test_a_folder_of_another_run_is_refused(tiny_run, tmp_path):
     config, ckpt = tiny_run
     out = tmp_path / "tuned"
