@@ -55,6 +55,7 @@ class TuneSettings:
     num_blocks: int
     seed_start: int
     band: tuple[float, float] | None
+    search_seed: int = 0
 
     def identity(self) -> dict[str, Any]:
         """The settings a journal's trials depend on (budgets may be added in a rerun)."""
@@ -65,7 +66,7 @@ def parse_settings(
     family: str, budgets: str | Sequence[int], metric: str | None = None,
     samples_per_rung: str | Sequence[int] = DEFAULT_SAMPLES_PER_RUNG, candidates: int | None = None,
     reduction: int = DEFAULT_REDUCTION, num_blocks: int = DEFAULT_NUM_BLOCKS, seed_start: int = TUNING_SEED_START,
-    band: str | Sequence[float] | None = None,
+    band: str | Sequence[float] | None = None, search_seed: int = 0,
 ) -> TuneSettings:
     """The command line's input, checked: ValueError naming the field, value and allowed values."""
     if family not in FAMILIES:
@@ -88,6 +89,8 @@ def parse_settings(
                          "(or null: the family's default)")
     if isinstance(seed_start, bool) or not isinstance(seed_start, int) or seed_start < 0:
         raise ValueError(f"seed_start: {seed_start!r} is invalid; allowed: an integer >= 0")
+    if isinstance(search_seed, bool) or not isinstance(search_seed, int) or search_seed < 0:
+        raise ValueError(f"search_seed: {search_seed!r} is invalid; allowed: an integer >= 0")
     low_high = None
     if isinstance(band, str) and band.endswith(".json"):  # the error_profile.json that `diagnose` writes
         band = _band_of_diagnosis(band)
@@ -96,7 +99,8 @@ def parse_settings(
         if len(low_high) != 2 or not 0 < low_high[0] < low_high[1] < math.inf:
             raise ValueError(f"band: {band!r} is invalid; allowed: two sigmas low,high with 0 < low < high "
                              "(e.g. 0.05,0.3 from `diagnose`), or null")
-    return TuneSettings(family, tuple(values), metric, rungs, candidates, reduction, num_blocks, seed_start, low_high)
+    return TuneSettings(family, tuple(values), metric, rungs, candidates, reduction, num_blocks, seed_start, low_high,
+                        search_seed)
 
 
 def _band_of_diagnosis(path: str) -> list[float]:

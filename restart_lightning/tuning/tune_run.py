@@ -101,7 +101,8 @@ class TuneCallback(Callback):
                 settings.family, budget, context, scorer, samples_per_rung=settings.samples_per_rung,
                 seed_start=settings.seed_start, storage=str(self.output_dir / JOURNAL) if main else None,
                 progress=progress, candidates=settings.candidates, reduction=settings.reduction,
-                num_blocks=settings.num_blocks, broadcast=lambda obj: strategy.broadcast(obj, src=0), is_main=main,
+                num_blocks=settings.num_blocks, sampler_seed=settings.search_seed,
+                broadcast=lambda obj: strategy.broadcast(obj, src=0), is_main=main,
             )
             seconds = time.perf_counter() - budget_started
             record = {**describe(result, metric, settings, scorer.sign), "budget": budget, "seconds": seconds,
