@@ -161,7 +161,7 @@ def _euler_ancestral(trial: Any, budget: int, context: ModelContext) -> dict[str
 # ---------------------------------------------------------------------------------- Restart
 def _restart(trial: Any, budget: int, context: ModelContext) -> dict[str, Any]:
     max_intervals = max(1, min(MAX_RESTART_INTERVALS, (budget - 1) // 4))
-    count = trial.suggest_int("num_intervals", 1, max_intervals)
+    count = trial.suggest_int("num_intervals", 1, max_intervals, log=True)  # one interval about half the time
     n_low, n_high = 2, max(2, heun_steps(budget - 2 * count))
     num_steps = n_low + round(trial.suggest_float("main_share", 0.0, 1.0) * (n_high - n_low))
     room = budget - (2 * num_steps - 1)  # NFE left for restart rounds (>= 2)
