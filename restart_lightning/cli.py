@@ -1,6 +1,6 @@
 """The command line: LightningCLI with this project's defaults and arguments.
 
-``restart-lightning {fit,validate,test,predict,diagnose} --config <experiment>.yaml`` (or ``python -m
+``restart-lightning {fit,validate,test,predict,diagnose,tune} --config <experiment>.yaml`` (or ``python -m
 restart_lightning`` / ``python main.py`` in the repository). What this adds to LightningCLI, each
 in its own module:
 - ``--config NAME`` finds the packaged configs from any directory (``config_files``);
@@ -9,7 +9,8 @@ in its own module:
 - the ``checkpoint`` group (ModelCheckpoint; ``last.ckpt`` always kept; ``run_outputs``) and
   ``trainer.default_root_dir`` deciding where runs go (``run_outputs``);
 - checks before anything is written (``reliability``, ``cli_checks``) and quiet output (``quiet``);
-- ``diagnose`` (``tuning``): where a checkpoint's error lives, a method of the trainer class ``TuningTrainer``.
+- ``diagnose`` (``tuning``): where a checkpoint's error lives, a method of the trainer class ``TuningTrainer``;
+- ``tune`` (``TuningTrainer.tune``, ``tuning``): sampler presets searched per NFE budget.
 
 Subclasses and other subcommands: override ``subcommands()`` and add arguments in
 ``add_arguments_to_parser`` (call super first); every subcommand parser gets the same arguments.
@@ -64,7 +65,7 @@ class RestartParser(OneLineErrorParser):
 
 
 class RestartCLI(LightningCLI):
-    """``restart-lightning {fit,validate,test,predict,diagnose} --config <experiment>.yaml``."""
+    """``restart-lightning {fit,validate,test,predict,diagnose,tune} --config <experiment>.yaml``."""
 
     def __init__(self, *args, **kwargs) -> None:
         argv = list(sys.argv[1:] if kwargs.get("args") is None else kwargs["args"])
@@ -83,7 +84,7 @@ class RestartCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        """Lightning's four and the tuning subcommands (``diagnose``), methods of ``TuningTrainer``."""
+        """Lightning's four and the tuning subcommands (``diagnose``, ``tune``), methods of ``TuningTrainer``."""
         return {**LightningCLI.subcommands(), **TUNING_SUBCOMMANDS}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -117,6 +118,10 @@ class RestartCLI(LightningCLI):
         check_threads(config.get("num_threads", "auto"))
         # Built now, so a bad sampler name or option fails before anything is instantiated.
         self.cli_samplers = build_cli_samplers(config.get(SAMPLER_KEY))
+        if self.config.get("subcommand") == "tune":  # tune's own arguments, before any model is loaded
+            from restart_lightning.tuning.trainer import check_tune_arguments
+
+            check_tune_arguments(config)
         resolve_ckpt_path(self)  # --ckpt_path last -> a file; unreadable or foreign files refused here
         loaded = getattr(self, "_reliability_checkpoint", None)
         if loaded is not None:

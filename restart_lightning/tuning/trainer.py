@@ -2,7 +2,8 @@
 ``trainer.<subcommand>(model=..., datamodule=..., **arguments)``; the arguments are the method's
 typed parameters, so the command line refuses bad values while parsing).
 
-- ``diagnose``: where a checkpoint's error lives (``tuning.error_profile``, ``tuning.hybrid``).
+- ``diagnose``: where a checkpoint's error lives (``tuning.error_profile``, ``tuning.hybrid``);
+- ``tune``: a sampler family's best options per NFE budget, written as presets (``tuning.race``, ``tuning.tune``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Union
 
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
@@ -36,10 +37,33 @@ from restart_lightning.tuning.diagnose import (
 from restart_lightning.tuning.error_profile import ErrorProfile, default_sigma_grid, measure_error_profile
 from restart_lightning.tuning.hybrid import HybridSplit, default_cuts, run_hybrid, toy_metrics
 from restart_lightning.tuning.plot import error_profile_image, image_tensor
+from restart_lightning.tuning.race import DEFAULT_NUM_BLOCKS, DEFAULT_REDUCTION, TUNING_SEED_START
 
 # Subcommand -> the method arguments the CLI fills in itself (LightningCLI.subcommands()'s format).
-TUNING_SUBCOMMANDS: dict[str, set[str]] = {"diagnose": {"model", "datamodule"}}
+TUNING_SUBCOMMANDS: dict[str, set[str]] = {"diagnose": {"model", "datamodule"}, "tune": {"model", "datamodule"}}
 MIN_HYBRID_SAMPLES = 6  # the kNN entropy of the KL metric needs more than k = 5 samples
+
+
+DEFAULT_TUNE_BATCH_SIZE = 10_000
+
+
+TUNE_ARGUMENTS = ("family", "budgets", "metric", "samples_per_rung", "candidates", "reduction", "num_blocks",
+                  "seed_start", "band", "search_seed")
+
+
+def check_tune_arguments(config: Any) -> None:
+    """The ``tune`` subcommand's arguments as parsed (ValueError naming the field), before anything loads."""
+    from restart_lightning.tuning.tune import parse_settings
+
+    parse_settings(**{name: config.get(name) for name in TUNE_ARGUMENTS if config.get(name) is not None})
+    _check_batch_size(config.get("batch_size"))
+    if config.get("ckpt_path") is None:  # an untrained model's presets would mean nothing
+        raise ConfigError("ckpt_path: tune needs a checkpoint; allowed: a checkpoint file or 'last'")
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size: {batch_size!r} is invalid; allowed: an integer >= 1 (or null)")
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ class _Progress:
 
 
 class TuningTrainer(Trainer):
-    """A Trainer that also diagnoses a checkpoint (``main.py diagnose``)."""
+    """A Trainer that also diagnoses a checkpoint (``main.py diagnose``) and tunes samplers on it (``main.py tune``)."""
 
     def diagnose(
         self,
@@ -147,6 +171,75 @@ class TuningTrainer(Trainer):
         if self.is_global_zero:
             self._report(profile, band, band_share, split, directory)
         return Diagnosis(profile, band, split, directory)
+
+    def tune(
+        self,
+        model: Optional[LightningModule] = None,
+        datamodule: Optional[LightningDataModule] = None,
+        ckpt_path: Optional[str] = None,
+        budgets: Union[str, list[int]] = "50,100,200",
+        family: str = "restart",
+        metric: Optional[str] = None,
+        output_dir: Optional[str] = None,
+        samples_per_rung: Union[str, list[int]] = "1000,4000,16000",
+        candidates: Optional[int] = None,
+        reduction: int = DEFAULT_REDUCTION,
+        num_blocks: int = DEFAULT_NUM_BLOCKS,
+        seed_start: int = TUNING_SEED_START,
+        band: Optional[Union[str, list[float]]] = None,
+        batch_size: Optional[int] = None,
+        search_seed: int = 0,
+    ) -> list[dict]:
+        """Search a sampler family's options per NFE budget on a checkpoint; write a preset YAML per budget.
+
+        Args:
+            ckpt_path: the checkpoint (its EMA weights are sampled).
+            budgets: NFE budgets, e.g. ``50,100,200``; every candidate's plan spends at most the budget.
+            family: restart, edm_sde, heun, dpmpp_2m, euler, euler_maruyama or euler_ancestral.
+            metric: any metric of the evaluation (default: kl for toy data with a known density, else
+                the evaluation's first, fid for images); lower-is-better metrics are minimised, the others maximised.
+            output_dir: presets, table, journal (default: <default_root_dir>/tune/<family>); a rerun resumes there.
+            samples_per_rung: samples of each successive-halving rung (docs/tuning.md: how they were chosen).
+            candidates: specs at the first rung (default: per family, 48 for restart).
+            reduction: the best 1 / reduction of a rung go on to the next.
+            num_blocks: seed blocks of the last rung's seeds on which the winner's spread is measured.
+            seed_start: first tuning seed (10**9: disjoint from the evaluation seeds 0..n-1).
+            band: the sigma band of the model's error: ``low,high`` or the ``error_profile.json`` that ``diagnose``
+                wrote; null: a guess from sigma_data ([0.03, 0.3] sigma_data).
+            batch_size: samples per sampler call (default: the evaluation callback's, else 10000).
+            search_seed: seed of optuna's TPE proposals (runs with other seeds explore other candidates).
+        Returns one record per budget (the completion files' content).
+        """
+        from restart_lightning.callbacks import SamplerEvaluation
+        from restart_lightning.tuning.race import import_optuna
+        from restart_lightning.tuning.tune import check_output_dir, parse_settings
+        from restart_lightning.tuning.tune_run import TuneCallback
+
+        settings = parse_settings(family, budgets, metric, samples_per_rung, candidates, reduction, num_blocks,
+                                  seed_start, band, search_seed)
+        _check_batch_size(batch_size)
+        import_optuna()  # the one-line install hint before anything runs
+        folder = Path(output_dir) if output_dir else Path(self.default_root_dir) / "tune" / settings.family
+        check_output_dir(folder, settings)
+        evaluations = [c for c in self.callbacks if isinstance(c, SamplerEvaluation)]
+        evaluation = {}
+        if evaluations:  # the metric suite as the experiment's evaluation builds it
+            first = evaluations[0]
+            evaluation = {"feature_extractor": first.feature_extractor, "inception_weights": first.inception_weights,
+                          "reference_stats": first.reference_stats,
+                          "num_reference_samples": first.num_reference_samples,
+                          "dinov2_weights": first.dinov2_weights}
+            batch_size = batch_size or first.batch_size
+        callback = TuneCallback(settings, folder, ckpt_path, batch_size or DEFAULT_TUNE_BATCH_SIZE, evaluation)
+        saved = list(self.callbacks), self.limit_test_batches
+        # The configured evaluations would sample their own samplers: off while tuning; one test batch.
+        self.callbacks = [c for c in self.callbacks if not isinstance(c, SamplerEvaluation)] + [callback]
+        self.limit_test_batches = 1
+        try:
+            self.test(model, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+        finally:
+            self.callbacks, self.limit_test_batches = saved
+        return callback.records
 
     def _load_weights(self, model: LightningModule, ckpt_path: str) -> int:
         """Load the checkpoint's weights (``weights_only``; one-line errors for bad files); returns its step."""
