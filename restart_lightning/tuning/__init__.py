@@ -1,0 +1,1 @@
+"""Sampler tuning: where a model's error lives (diagnose), searches over sampler families (tune)."""
