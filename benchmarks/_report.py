@@ -178,11 +178,13 @@ def before_after(model: BenchModel, results: dict) -> str:
             "tuner's winner (same evaluation blocks)\n\n" + markdown_table(headers, rows))
 
 
-def tuning_report(model: BenchModel, tuned: dict[int, dict[str, dict[str, Any]]], rungs: tuple[int, ...]) -> str:
+def tuning_report(model: BenchModel, tuned: dict[int, dict[str, dict[str, Any]]],
+                  rungs: dict[int, tuple[int, ...]]) -> str:
     """Per budget and family: how many trials, the winner, and the best trials of the last rungs."""
-    parts = [f"# Tuning, model `{model.name}` (objective {model.objective}, lower is better; rungs "
-             f"{', '.join(f'{r:,}' for r in rungs)} samples, seeds from 10**9)"]
+    parts = [f"# Tuning, model `{model.name}` (objective {model.objective}, lower is better; seeds from 10**9)"]
     for budget in sorted(tuned):
+        parts.append(f"Budget {budget} NFE: successive halving on rungs of "
+                     f"{', '.join(f'{r:,}' for r in rungs.get(budget, ()))} samples.")
         for family, outcome in tuned[budget].items():
             trials = outcome.get("trials") or []
             top = sorted(trials, key=lambda t: (-t["rung"], t["value"]))[:6]
@@ -190,7 +192,8 @@ def tuning_report(model: BenchModel, tuned: dict[int, dict[str, dict[str, Any]]]
                      for t in top]
             parts.append(
                 f"## `{model.name}` at {budget} NFE, {family}: {len(trials)} trials, {outcome['seconds']:.0f} s; "
-                f"winner {describe(outcome['best'])} ({outcome['nfe']} NFE), {model.objective} {fmt(outcome['value'], 4)}\n\n"
+                f"winner {describe(outcome['best'])} ({outcome['nfe']} NFE), "
+                f"{model.objective} {fmt(outcome['value'], 4)}\n\n"
                 + (markdown_table(["configuration", "NFE", "rung", "samples", model.objective], shown) if shown
                    else "(no trials recorded)"))
     return "\n\n".join(parts)

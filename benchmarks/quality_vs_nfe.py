@@ -23,26 +23,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _common import CACHE, REPO, ensure_toy_checkpoint, load_ema_denoiser, machine_info, set_threads, write_result
-from _digits import digits_model
-from _quality import FAMILIES, BenchModel, ScoreCache, ToyScorer, objective_evaluator, score_blocks
-from _report import before_after, claim_check, curves_to_tensorboard, describe, quality_table, spread, tuning_report
-
 import torch
 import yaml
+from _common import CACHE, REPO, ensure_toy_checkpoint, load_ema_denoiser, machine_info, set_threads, write_result
+from _digits import digits_model
+from _quality import FAMILIES, BenchModel, ScoreCache, ToyScorer, nfe_of, objective_evaluator, score_blocks
+from _report import before_after, claim_check, curves_to_tensorboard, describe, quality_table, spread, tuning_report
 
 from restart_lightning.data.toy import grid_mixture
-from restart_lightning.tuning import ModelContext, tune_family
+from restart_lightning.tuning.race import tune_family
+from restart_lightning.tuning.spaces import ModelContext
 
 BEFORE = REPO / "benchmarks" / "before_tuner.yaml"
 TUNED = REPO / "benchmarks" / "tuned.yaml"
 PRESETS = REPO / "configs" / "samplers"
 STORE = CACHE / "quality_vs_nfe"
+MODEL_ORDER = ("exact", "mlp", "digits")
 PRESET_PREFIX = {"mlp": "restart_toy", "digits": "restart_digits"}
 DATA_DESCRIPTION = {
     "mlp": "2-D toy grid (5x5 Gaussians, std 0.05, spacing 1; sigma_data 1.4), toy MLP of configs/toy.yaml",
@@ -97,7 +99,7 @@ def parse_args() -> argparse.Namespace:
 def toy_band(denoiser: Any, mixture: Any) -> tuple[float, float] | None:
     """Error band of the MLP from its diagnostic (restart_lightning.tuning, issue 11a): where the excess loss lives."""
     from restart_lightning.losses import build_loss
-    from restart_lightning.tuning import default_sigma_grid, measure_error_profile  # issue 11a
+    from restart_lightning.tuning.error_profile import default_sigma_grid, measure_error_profile  # issue 11a
 
     data = mixture.sample(4096, torch.Generator().manual_seed(2024))  # held-out: not the evaluation seeds
     profile = measure_error_profile(denoiser, build_loss("edm", sigma_data=1.4).weight, data,
@@ -133,14 +135,20 @@ def toy_models(names: list[str], ckpt: str | None) -> list[BenchModel]:
 
 # ---------------------------------------------------------------------------------- tuning
 def load_tuned() -> dict[str, Any]:
-    return yaml.safe_load(TUNED.read_text()) or {} if TUNED.is_file() else {}
+    return (yaml.safe_load(TUNED.read_text()) or {}) if TUNED.is_file() else {}
 
 
-def save_tuned(tuned: dict[str, Any]) -> None:
+def save_tuned(model: str, budget: int, family: str, spec: dict[str, Any]) -> None:
+    """One winner into benchmarks/tuned.yaml, merged with what is on disk (runs in parallel compose)."""
+    tuned = load_tuned()
+    tuned.setdefault(model, {}).setdefault(budget, {})[family] = spec
+    tuned = {m: {b: tuned[m][b] for b in sorted(tuned[m])} for m in MODEL_ORDER if m in tuned}
     header = ("# Winners of restart_lightning.tuning.tune_family per model, NFE budget and family, written by\n"
               "# benchmarks/quality_vs_nfe.py (objective: KL for the toy models, Frechet distance for digits;\n"
               "# tuning seeds from 10**9, disjoint from the evaluation blocks). Rerun with --retune to redo them.\n")
-    TUNED.write_text(header + yaml.safe_dump(tuned, sort_keys=False, default_flow_style=None))
+    temporary = TUNED.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(header + yaml.safe_dump(tuned, sort_keys=False, default_flow_style=None))
+    temporary.replace(TUNED)
 
 
 def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int, ...], cache: ScoreCache,
@@ -156,7 +164,8 @@ def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int,
                          samples_per_rung=rungs, storage=str(path.with_suffix(".storage")),
                          progress=lambda text: print(f"    {model.name} {family} @ {budget}: {text}", flush=True))
     outcome = {"best": dict(result.best), "value": float(result.value), "nfe": int(result.nfe),
-               "trials": [dict(t) for t in result.trials], "seconds": time.perf_counter() - started}
+               "trials": [dict(t) for t in result.trials], "samples": int(result.samples),
+               "blocks": [float(v) for v in result.blocks], "seconds": time.perf_counter() - started}
     path.write_text(json.dumps(outcome, default=str))
     print(f"  tuned {model.name} {family} @ {budget} NFE in {outcome['seconds']:.0f} s: {describe(outcome['best'])} "
           f"({outcome['nfe']} NFE), {model.objective} {outcome['value']:.4f}", flush=True)
@@ -189,18 +198,22 @@ def write_preset(model: BenchModel, budget: int, entry: dict[str, Any], rungs: t
 
 
 # ---------------------------------------------------------------------------------- reports
-MODEL_ORDER = ("exact", "mlp", "digits")
-
-
 def save_state(model: BenchModel, results: dict, tuning: dict, rungs: tuple[int, ...], n: int, blocks: int) -> None:
-    """What the reports need, per model, in STORE/<model>/report.json: runs of separate models compose."""
-    state = {"name": model.name, "description": model.description, "metrics": list(model.metrics),
-             "objective": model.objective, "n": n, "blocks": blocks, "rungs": list(rungs),
-             "results": {str(k): v for k, v in results.items()},
-             "tuning": {str(k): v for k, v in tuning.items()}}
+    """What the reports need, per model, in STORE/<model>/report.json, merged per budget with what is there:
+    separate runs (other models, other budgets) compose into one report."""
     path = STORE / model.name / "report.json"
+    state = json.loads(path.read_text()) if path.is_file() else {"results": {}, "tuning": {}, "rungs": {}}
+    if state.get("n") not in (None, n) or state.get("blocks") not in (None, blocks):
+        state = {"results": {}, "tuning": {}, "rungs": {}}  # another block layout: start over
+    state.update(name=model.name, description=model.description, metrics=list(model.metrics),
+                 objective=model.objective, n=n, blocks=blocks)
+    state["results"].update({str(k): v for k, v in results.items()})
+    state["tuning"].update({str(k): v for k, v in tuning.items()})
+    state["rungs"].update({str(k): list(rungs) for k in tuning})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(state, default=str))
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(state, default=str))
+    temporary.replace(path)  # atomic: a reader never sees half a file
 
 
 def load_states() -> list[dict[str, Any]]:
@@ -211,6 +224,7 @@ def load_states() -> list[dict[str, Any]]:
             state = json.loads(path.read_text())
             state["results"] = {(int(k) if k.isdigit() else k): v for k, v in state["results"].items()}
             state["tuning"] = {int(k): v for k, v in state["tuning"].items()}
+            state["rungs"] = {int(k): tuple(v) for k, v in state["rungs"].items()}
             states.append(state)
     return states
 
@@ -226,7 +240,7 @@ def write_reports(info: dict[str, str], seconds: float, skipped: dict[str, str])
             quality_table(model, results, state["blocks"], state["n"]), claim_check(model, results),
             before_after(model, results)) if part))
         write_result(f"quality_vs_nfe_tuning_{model.name}", f"Tuning per family and budget, model {model.name}",
-                     tuning_report(model, state["tuning"], tuple(state["rungs"])), info, seconds)
+                     tuning_report(model, state["tuning"], state["rungs"]), info, seconds)
     body = "\n\n".join(sections)
     for name, why in skipped.items():
         body += f"\n\n## Model `{name}`\n\n{why}.\n"
@@ -264,7 +278,7 @@ def run_model(model: BenchModel, budgets: list[int], rungs: tuple[int, ...], n: 
                                     (stored.get(budget) or {}))
             tuning.setdefault(budget, {})[family] = outcome
             stored.setdefault(budget, {})[family] = outcome["best"]
-            save_tuned(tuned_all)
+            save_tuned(model.name, budget, family, outcome["best"])
             started = time.perf_counter()
             scores = score_blocks(model, outcome["best"], blocks, cache)
             entry = {"spec": outcome["best"], "nfe": outcome["nfe"], **scores}
@@ -274,9 +288,8 @@ def run_model(model: BenchModel, budgets: list[int], rungs: tuple[int, ...], n: 
                 + f"  [{time.perf_counter() - started:.0f} s]", flush=True)
         old = old_spec(model.name, budget)
         if old is not None and not args.no_before and "restart" in args.families:
-            from _quality import nfe_of
-
-            row["restart (before)"] = {"spec": old, "nfe": nfe_of(old), "preset": old_label(model.name, budget, nfe_of(old)),
+            nfe = nfe_of(old)
+            row["restart (before)"] = {"spec": old, "nfe": nfe, "preset": old_label(model.name, budget, nfe),
                                        **score_blocks(model, old, blocks, cache)}
         results[budget] = row
         if model.name in PRESET_PREFIX and "restart" in row and not args.no_presets:
