@@ -66,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--digits-budgets", default="10,20,50", help="NFE budgets of the digits model")
     p.add_argument("--digits-n", type=int, default=500, help="samples per evaluation block (digits)")
     p.add_argument("--digits-rungs", default="250,1000", help="tuner's samples per rung (digits)")
+    p.add_argument("--restart-candidates", type=int, default=None,
+                   help="Restart candidates at the tuner's first rung (default: the space's own, 48)")
     p.add_argument("--no-before", action="store_true", help="skip the presets shipped before the tuner")
     p.add_argument("--retune", action="store_true", help="tune again even where benchmarks/tuned.yaml has a winner")
     p.add_argument("--no-presets", action="store_true", help="do not rewrite configs/samplers presets")
@@ -152,16 +154,17 @@ def save_tuned(model: str, budget: int, family: str, spec: dict[str, Any]) -> No
 
 
 def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int, ...], cache: ScoreCache,
-                  retune: bool) -> dict[str, Any]:
+                  retune: bool, candidates: int | None = None) -> dict[str, Any]:
     """best / value / nfe / trials / seconds of ``family`` at ``budget``: from the cache, else from tune_family."""
     folder = STORE / model.name / "tune"
-    path = folder / f"{family}_{budget}_{'-'.join(map(str, rungs))}.json"
+    wide = f"_c{candidates}" if candidates else ""
+    path = folder / f"{family}_{budget}_{'-'.join(map(str, rungs))}{wide}.json"
     if path.is_file() and not retune:
         return json.loads(path.read_text())
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result = tune_family(family, budget, model.context, objective_evaluator(model, cache),
-                         samples_per_rung=rungs, storage=str(path.with_suffix(".storage")),
+                         samples_per_rung=rungs, storage=str(path.with_suffix(".storage")), candidates=candidates,
                          progress=lambda text: print(f"    {model.name} {family} @ {budget}: {text}", flush=True))
     outcome = {"best": dict(result.best), "value": float(result.value), "nfe": int(result.nfe),
                "trials": [dict(t) for t in result.trials], "samples": int(result.samples),
@@ -274,8 +277,10 @@ def run_model(model: BenchModel, budgets: list[int], rungs: tuple[int, ...], n: 
     for budget in budgets:
         row: dict[str, Any] = {}
         for family in args.families:
+            candidates = args.restart_candidates if family == "restart" else None
             outcome = tuned_outcome(model, family, budget, rungs, cache, args.retune or family not in
-                                    (stored.get(budget) or {}))
+                                    (stored.get(budget) or {}), candidates)
+            outcome["candidates"] = candidates
             tuning.setdefault(budget, {})[family] = outcome
             stored.setdefault(budget, {})[family] = outcome["best"]
             save_tuned(model.name, budget, family, outcome["best"])
