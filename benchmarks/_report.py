@@ -157,6 +157,29 @@ def claim_check(model: BenchModel, results: dict) -> str:
     )
 
 
+def summary_table(model: BenchModel, results: dict) -> str:
+    """One line per budget: Restart and the best other family per proper metric, with the paired verdict."""
+    metrics = tuple(m for m in model.metrics if m != "nll")
+    rows = {(r["budget"], r["metric"]): r for r in verdict_rows(results, metrics)}
+    headers = ["budget"]
+    for m in metrics:
+        headers += [f"Restart {METRIC_NAMES[m]} (NFE)", "best other (NFE)", "Restart - other [95% CI]: verdict"]
+    table = []
+    for budget in sorted({b for b, _ in rows}):
+        line: list[Any] = [budget]
+        for m in metrics:
+            r = rows.get((budget, m))
+            if r is None:
+                line += ["-", "-", "-"]
+                continue
+            d = r["diff"]
+            ci = f"{fmt(d.mean)} [{fmt(d.low)}, {fmt(d.high)}]" if d else "n/a"
+            line += [f"{pm(r['restart'])} ({r['restart_nfe']})",
+                     f"{r['other']} {pm(r['other_values'])} ({r['other_nfe']})", f"{ci}: **{r['verdict']}**"]
+        table.append(line)
+    return (f"### Summary, model `{model.name}`\n\n" + markdown_table(headers, table)) if table else ""
+
+
 def before_after(model: BenchModel, results: dict) -> str:
     """The preset shipped before the tuner against the tuner's Restart winner, paired, per budget."""
     headers = ["budget", "metric", "before: preset (NFE)", "before", "after: tuned (NFE)", "after",

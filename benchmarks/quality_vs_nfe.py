@@ -34,7 +34,16 @@ import yaml
 from _common import CACHE, REPO, ensure_toy_checkpoint, load_ema_denoiser, machine_info, set_threads, write_result
 from _digits import digits_model
 from _quality import FAMILIES, BenchModel, ScoreCache, ToyScorer, nfe_of, objective_evaluator, score_blocks
-from _report import before_after, claim_check, curves_to_tensorboard, describe, quality_table, spread, tuning_report
+from _report import (
+    before_after,
+    claim_check,
+    curves_to_tensorboard,
+    describe,
+    quality_table,
+    spread,
+    summary_table,
+    tuning_report,
+)
 
 from restart_lightning.data.toy import grid_mixture
 from restart_lightning.tuning.race import tune_family
@@ -240,7 +249,8 @@ def write_reports(info: dict[str, str], seconds: float, skipped: dict[str, str])
                                 metrics=tuple(state["metrics"]), objective=state["objective"])
         results = state["results"]
         sections.append("\n\n".join(part for part in (
-            quality_table(model, results, state["blocks"], state["n"]), claim_check(model, results),
+            quality_table(model, results, state["blocks"], state["n"]), summary_table(model, results),
+            claim_check(model, results),
             before_after(model, results)) if part))
         write_result(f"quality_vs_nfe_tuning_{model.name}", f"Tuning per family and budget, model {model.name}",
                      tuning_report(model, state["tuning"], state["rungs"]), info, seconds)
