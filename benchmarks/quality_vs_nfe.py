@@ -254,7 +254,9 @@ def write_reports(info: dict[str, str], seconds: float, skipped: dict[str, str])
             before_after(model, results)) if part))
         write_result(f"quality_vs_nfe_tuning_{model.name}", f"Tuning per family and budget, model {model.name}",
                      tuning_report(model, state["tuning"], state["rungs"]), info, seconds)
-    body = "\n\n".join(sections)
+    body = ("Assembled from every model's saved state (benchmarks/.cache/quality_vs_nfe/<model>/report.json), "
+            "which the runs of each model and budget (possibly separate commands) merge into; the command above "
+            "is the last one that wrote this file.\n\n" + "\n\n".join(sections))
     for name, why in skipped.items():
         body += f"\n\n## Model `{name}`\n\n{why}.\n"
     write_result("quality_vs_nfe", "Quality against NFE: every family tuned per budget, verdicts over seed blocks",
