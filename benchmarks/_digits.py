@@ -25,6 +25,7 @@ from torch import Tensor
 
 from restart_lightning.evaluation.labels import draw_labels
 from restart_lightning.evaluation.metric_suite import build_metric_suite
+from restart_lightning.tuning.spaces import ModelContext
 
 
 def _evaluation_args(config: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +34,17 @@ def _evaluation_args(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(callback, dict) and callback.get("class_path", "").endswith("SamplerEvaluation"):
             return dict(callback.get("init_args") or {})
     return {}
+
+
+def digits_band(denoiser: torch.nn.Module, datamodule: Any, sigma_data: float) -> tuple[float, float]:
+    """Error band of the U-Net's diagnostic (issue 11a) on 512 of its images (the config holds none out)."""
+    from restart_lightning.losses import build_loss
+    from restart_lightning.tuning.error_profile import default_sigma_grid, measure_error_profile
+
+    images, labels = datamodule._images[:512], datamodule._labels[:512]
+    profile = measure_error_profile(denoiser, build_loss("edm", sigma_data=sigma_data).weight, images,
+                                    sigmas=default_sigma_grid(0.002, 80.0, num=24), labels=labels, batch_size=512)
+    return tuple(profile.error_band())
 
 
 def digits_model(config_path: Path, ckpt_path: Path | None, num_samples: int) -> tuple[BenchModel | None, str]:
@@ -62,15 +74,20 @@ def digits_model(config_path: Path, ckpt_path: Path | None, num_samples: int) ->
     def score(samples: Tensor) -> dict[str, float]:
         return {"frechet": metrics.score(samples.to(torch.float32).clamp(-1, 1))[key]}
 
+    denoiser = load_ema_denoiser(ckpt_path)
+    band = digits_band(denoiser, datamodule, float(config["model"].get("sigma_data", 0.5)))
     model = BenchModel(
         name="digits",
-        description=(f"digits model {ckpt_path} ({config_path}); Frechet distance, "
-                     f"{'Inception' if key == 'fid' else 'identity'} features{note}"),
-        denoiser=load_ema_denoiser(ckpt_path),
+        description=(f"digits model {ckpt_path.name} ({config_path.name}); Frechet distance, "
+                     f"{'Inception' if key == 'fid' else 'identity'} features{note}; error band of its diagnostic "
+                     f"sigma {band[0]:.3g}..{band[1]:.3g}"),
+        denoiser=denoiser,
         shape=tuple(datamodule.data_shape),
         score=score,
         metrics=("frechet",),
         objective="frechet",
         labels=lambda seeds: draw_labels(seeds, num_classes, None, "cpu"),
+        context=ModelContext(sigma_min=0.002, sigma_max=80.0, sigma_data=float(config["model"].get("sigma_data", 0.5)),
+                             band=band),
     )
     return model, ""

@@ -70,7 +70,7 @@ def test_wheel_holds_the_package_configs_and_no_top_level_extras(installed):
     top = {n.split("/", 1)[0] for n in names}
     assert top == {"restart_lightning", wheel.name.split("-py3")[0] + ".dist-info"}  # no callbacks/, tests/ ...
     assert "restart_lightning/configs/toy.yaml" in names and "restart_lightning/py.typed" in names
-    assert "restart_lightning/configs/samplers/restart_toy_nfe45.yaml" in names
+    assert "restart_lightning/configs/samplers/restart_toy_nfe47.yaml" in names
 
 
 def test_installed_console_script_runs_the_toy_config_from_another_directory(installed):
