@@ -52,6 +52,20 @@ class StepClock(pl.Callback):
         self.ended, self.steps = time.perf_counter(), trainer.global_step - self.warmup
 
 
+class BeforeIssue16(DiffusionModule):
+    """DiffusionModule as it was before issue 16's changes: train/loss logged at every step, torch's
+    default (single-tensor) Adam on the CPU. For the before/after row (--before)."""
+
+    def _loss_read_at(self, batch_idx: int) -> bool:
+        return True
+
+    def configure_optimizers(self):
+        configured = super().configure_optimizers()
+        for group in configured["optimizer"].param_groups:
+            group["foreach"] = None
+        return configured
+
+
 def setups(max_unet_batch: int):
     """(name, make_module, make_datamodule, trainer_kwargs) for the toy MLP and the U-Net."""
     cfg = toy_config()
@@ -156,6 +170,8 @@ def main() -> None:
     p.add_argument("--unet-batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per variant")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--before", action="store_true",
+                   help="also time the module as before issue 16 (BeforeIssue16), interleaved with the others")
     args = p.parse_args()
     set_threads(args.threads)
     info, started = machine_info(), time.perf_counter()
@@ -168,6 +184,10 @@ def main() -> None:
             "Lightning fit (as configured)": lambda a=(make_module, make_data, targs, steps, warmup): lightning_run(*a),
             "bare loop": lambda a=(make_module, make_data, targs, steps, warmup): bare_run(*a),
         }
+        if args.before:
+            runs["Lightning fit, before issue 16"] = (
+                lambda a=(make_module, make_data, targs, steps, warmup): lightning_run(lambda: a[0](BeforeIssue16),
+                                                                                       *a[1:]))
         sps = {k: [] for k in runs}
         for _ in range(args.repeats):
             for k, fn in runs.items():
@@ -176,7 +196,7 @@ def main() -> None:
         for k, values in sps.items():
             ratio = median([a / b for a, b in zip(values, bare)])
             ms, ms_bare = 1e3 / median(values), 1e3 / median(bare)
-            rows.append([name if k.startswith("Lightning") else "", k, steps, f"{median(values):.2f}",
+            rows.append([name if k == next(iter(sps)) else "", k, steps, f"{median(values):.2f}",
                          f"{ratio:.3f}", f"{ms:.2f}", f"{ms - ms_bare:+.2f}",
                          f"{flops / 1e6:.1f}", *flops_columns(flops, 1 / median(values), peak)])
         print(f"{name}: " + ", ".join(f"{k.strip()} {median(v):.2f}" for k, v in sps.items()), flush=True)
