@@ -13,6 +13,7 @@ a measured practical peak, a large float32 matmul on one thread and on all threa
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 
@@ -86,10 +87,11 @@ def _best_matmul_flops(n: int, device, dtype, repeats: int) -> float:
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_peak_flops(threads: int, n: int = 1024, repeats: int = 5) -> float:
-    """Practical float32 peak of this CPU at ``threads`` torch threads: the best of ``repeats`` n x n matmuls.
+def cpu_peak_flops(threads: int, n: int = 1024, repeats: int = 30) -> float:
+    """Practical float32 peak of this CPU at ``threads`` torch threads: the best of ``repeats`` n x n matmuls
+    (~1 s on one Zen 3 core), so that one of them likely finds the core idle on a shared machine.
 
-    A shared machine gives a lower bound of the true peak (and utilisations an upper bound)."""
+    Still a lower bound of the true peak when the machine is loaded (and utilisations an upper bound)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -119,7 +121,7 @@ def peak_flops(device: torch.device | str = "cpu", precision: str = "fp32") -> t
     threads = torch.get_num_threads()
     if precision != "fp32":
         return None, f"CPU: no {precision} peak measured"
-    return cpu_peak_flops(threads), f"CPU float32 matmul 1024^3, {threads} thread(s), best of 5"
+    return cpu_peak_flops(threads), f"CPU float32 matmul 1024^3, {threads} thread(s), best of 30"
 
 
 def achieved(flops: float, seconds: float) -> float:
@@ -153,5 +155,9 @@ def peak_lines(device: torch.device | str = "cpu", precisions=("fp32",)) -> str:
     lines = []
     for precision in precisions:
         peak, source = peak_flops(device, precision)
-        lines.append(f"- peak {precision}: {format_flops(peak)} ({source})")
+        lines.append(f"- peak {precision}: {format_flops(peak)} ({source}; the utilisations use this one)")
+    if torch.device(device).type == "cpu":
+        everything = os.cpu_count() or 1
+        lines.append(f"- for comparison, the same matmul on 1 thread: {format_flops(cpu_peak_flops(1))}; on all "
+                     f"{everything} threads: {format_flops(cpu_peak_flops(everything))}")
     return "\n".join(lines)

@@ -124,6 +124,9 @@ class Probe(pl.Callback):
             frechet = name in ("fid", "frechet")
             metric.update = _timed(metric.update, self.clock, "features + moments" if frechet else "other metrics")
             metric.compute = _timed(metric.compute, self.clock, "Frechet distance" if frechet else "other metrics")
+        # The suite runs each feature extractor once per batch, before the metrics see the features.
+        for extractor in getattr(ev.metrics, "extractors", {}).values():
+            extractor.forward = _timed(extractor.forward, self.clock, "features + moments")
         ev.evaluate = _timed(ev.evaluate, self.clock, "total")
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
