@@ -193,7 +193,7 @@ def startup_section(args, budget: Budget) -> str:
             rows.append([f"first forward + backward, {label}, {what}", f"{first:.2f}", f"{second:.3f}"])
             print(rows[-1], flush=True)
     torch.backends.cudnn.benchmark = False
-    if budget.allows("start-up: torch.compile of the training step", 120):
+    if budget.allows("start-up: torch.compile of the training step", 90):
         module = make_module(channels_last=True)
         denoiser = module.model.to(DEVICE).to(memory_format=torch.channels_last).train()
         compile_in_place(denoiser.net)
