@@ -15,6 +15,8 @@ each metric's ``update`` (feature extraction for the Frechet metric) and ``compu
 ``FrechetDistance.reference_stats_computed`` / ``reference_stats_loaded`` are read after every
 evaluation. The first fit starts with an empty cache (RESTART_LIGHTNING_CACHE = a fresh temporary
 folder): statistics computed once in setup; the second fit (a new callback, as a new run) loads them.
+Achieved FLOP/s of sampling (network FLOPs per evaluation x NFE x samples, all samplers) and of the
+features (Inception's FLOPs per image x samples), against the CPU's measured float32 matmul peak (_flops.py).
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import tempfile
 import time
 from collections import defaultdict
 
-from _common import instantiate, machine_info, markdown_table, set_threads, toy_config, write_result
-
 import lightning.pytorch as pl
+import torch
 import torch.nn.functional as F
+from _common import instantiate, machine_info, markdown_table, set_threads, toy_config, write_result
+from _flops import count_flops, evaluation_flops, flops_columns, peak_flops, peak_lines
 from torch import nn
 
 from restart_lightning.callbacks import SamplerEvaluation
@@ -100,13 +103,19 @@ class SetupTimedEvaluation(SamplerEvaluation):
 class Probe(pl.Callback):
     """Placed after SamplerEvaluation: wraps its samplers and metrics, records each evaluation."""
 
-    def __init__(self, evaluation: SamplerEvaluation) -> None:
+    def __init__(self, evaluation: SamplerEvaluation, feature_flops_per_image: int = 0) -> None:
         self.evaluation, self.clock, self.records = evaluation, defaultdict(float), []
         self.metrics_id = None
+        self.feature_flops = feature_flops_per_image * evaluation.num_samples * len(evaluation.samplers)
+        self.sampling_flops = 0
 
     def setup(self, trainer, pl_module, stage) -> None:
         ev = self.evaluation
         self.metrics_id = id(ev.metrics)
+        shape = tuple(trainer.datamodule.data_shape)
+        per_evaluation = evaluation_flops(pl_module.model, shape, 1)
+        self.sampling_flops = sum(per_evaluation * n.sampler.plan(pl_module.model).nfe * ev.num_samples
+                                  for n in ev.samplers)
         frechet = ev.metrics["fid" if "fid" in ev.metrics else "frechet"]
         self.after_setup = (ev.setup_seconds, frechet.reference_stats_computed, frechet.reference_stats_loaded)
         ev.samplers = [NamedSampler(n.label, TimedSampler(n.sampler, self.clock, "sampling"))
@@ -115,6 +124,9 @@ class Probe(pl.Callback):
             frechet = name in ("fid", "frechet")
             metric.update = _timed(metric.update, self.clock, "features + moments" if frechet else "other metrics")
             metric.compute = _timed(metric.compute, self.clock, "Frechet distance" if frechet else "other metrics")
+        # The suite runs each feature extractor once per batch, before the metrics see the features.
+        for extractor in getattr(ev.metrics, "extractors", {}).values():
+            extractor.forward = _timed(extractor.forward, self.clock, "features + moments")
         ev.evaluate = _timed(ev.evaluate, self.clock, "total")
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
@@ -130,8 +142,9 @@ class Probe(pl.Callback):
         self.clock.clear()
 
 
-def fit(make_module, make_data, evaluation: SetupTimedEvaluation, steps_per_epoch: int, epochs: int, tmp: str) -> Probe:
-    probe = Probe(evaluation)
+def fit(make_module, make_data, evaluation: SetupTimedEvaluation, steps_per_epoch: int, epochs: int, tmp: str,
+        feature_flops_per_image: int = 0) -> Probe:
+    probe = Probe(evaluation, feature_flops_per_image)
     trainer = pl.Trainer(
         max_steps=steps_per_epoch * epochs, limit_train_batches=steps_per_epoch, limit_val_batches=1,
         num_sanity_val_steps=0, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
@@ -148,16 +161,22 @@ PARTS = ("sampling", "features + moments", "Frechet distance", "other metrics")
 def report(title: str, runs: list[tuple[str, Probe]]) -> str:
     parts = [k for k in PARTS if any(k in r["parts"] for _, probe in runs for r in probe.records)]
     headers = ["run", "evaluation", *parts, "other (pictures, logging)", "total s",
-               "reference computed", "reference loaded", "metrics built once"]
+               "reference computed", "reference loaded", "metrics built once", "sampling achieved",
+               "sampling of CPU matmul peak", "features achieved", "features of CPU matmul peak"]
+    peak, _ = peak_flops("cpu")
     rows = []
     for run, probe in runs:
         seconds, computed, loaded = probe.after_setup
-        rows.append([run, f"callback setup: {seconds:.2f} s", *("" for _ in parts), "", "", computed, loaded, ""])
+        rows.append([run, f"callback setup: {seconds:.2f} s", *("" for _ in parts), "", "", computed, loaded, ""]
+                    + [""] * 4)
         for i, r in enumerate(probe.records, 1):
             p = r["parts"]
             other = p.get("total", 0.0) - sum(p.get(k, 0.0) for k in parts)
+            features = (flops_columns(probe.feature_flops, p["features + moments"], peak)
+                        if probe.feature_flops and p.get("features + moments") else ["n/a (identity)", ""])
             rows.append([run, i, *(f"{p.get(k, 0.0):.2f}" for k in parts), f"{other:.2f}", f"{p['total']:.2f}",
-                         r["computed"], r["loaded"], r["same_metrics_object"]])
+                         r["computed"], r["loaded"], r["same_metrics_object"],
+                         *flops_columns(probe.sampling_flops, p.get("sampling", 0.0), peak), *features])
     return (f"### {title}\n\nSeconds per part of each evaluation; counters are totals so far.\n\n"
             + markdown_table(headers, rows))
 
@@ -190,6 +209,7 @@ def main() -> None:
         sections.append(report(f"toy (configs/toy.yaml samplers, {args.toy_samples} samples each, identity features)",
                                toy_runs))
         image_runs = []
+        inception_flops = count_flops(lambda: InceptionStandIn()(torch.zeros(1, 1, 8, 8)))
         for run in ("fit 1 (empty cache)", "fit 2 (new callback)"):
             evaluation = SetupTimedEvaluation(
                 samplers={"heun": {"name": "heun", "num_steps": 18}}, num_samples=args.image_samples,
@@ -199,7 +219,8 @@ def main() -> None:
                                                          channel_mult=(1, 2), num_blocks=1, attn_resolutions=(4,),
                                                          dropout=0.0), sigma_data=0.5),
                         lambda: DigitsDataModule(batch_size=64, use_labels=False),
-                        evaluation, steps_per_epoch=2, epochs=2 if run.startswith("fit 1") else 1, tmp=tmp)
+                        evaluation, steps_per_epoch=2, epochs=2 if run.startswith("fit 1") else 1, tmp=tmp,
+                        feature_flops_per_image=inception_flops)
             image_runs.append((run, probe))
         sections.append(report(
             f"images (digits 8x8, small U-Net, Heun 35 NFE, {args.image_samples} samples; Inception-v3 stand-in, "
@@ -208,7 +229,7 @@ def main() -> None:
         "Reference statistics: in each first fit `reference computed` is 1 from the first evaluation on and never "
         "grows (they were computed in the callback's `setup`, before any evaluation) and the metrics object is the "
         "one built in setup; the second fit, a new callback as in a new run, loads them from the cache "
-        "(`reference loaded` 1, `computed` 0).\n\n" + "\n\n".join(sections)
+        "(`reference loaded` 1, `computed` 0).\n\n" + peak_lines("cpu") + "\n\n" + "\n\n".join(sections)
     )
     write_result("evaluation_cost", "Cost of a validation-time evaluation (CPU)", body, info,
                  time.perf_counter() - started)

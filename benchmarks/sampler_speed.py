@@ -19,6 +19,8 @@ malloc sometimes serves the ~2.5 MB activations with fresh mmap'd pages at every
 reuses heap memory, depending on the heap's history (the per-draw noise's 10,000 live generators make
 it likely) -- a +-30% effect on the network time that is independent of the sampler code.
 A cProfile of one library run per model shows where the time goes.
+Achieved FLOP/s: the network's matmul/conv FLOPs per sample and evaluation (_flops.evaluation_flops) times
+batch and NFE over the median time, against the CPU's measured float32 matmul peak (_flops.py).
 """
 
 from __future__ import annotations
@@ -30,11 +32,21 @@ import pstats
 import resource
 import time
 
-from _common import (TOY_CHECKPOINT, iqr, load_ema_denoiser, machine_info, markdown_table, median, paired_ratios,
-                     set_threads, time_interleaved, write_result)
-from _minimal import BatchNoise, PerDrawNoise, PerSampleNoise, minimal_loop
-
 import torch
+from _common import (
+    TOY_CHECKPOINT,
+    iqr,
+    load_ema_denoiser,
+    machine_info,
+    markdown_table,
+    median,
+    paired_ratios,
+    set_threads,
+    time_interleaved,
+    write_result,
+)
+from _flops import evaluation_flops, flops_columns, peak_flops, peak_lines
+from _minimal import BatchNoise, PerDrawNoise, PerSampleNoise, minimal_loop
 
 from restart_lightning.networks import MLP
 from restart_lightning.networks.unet import UNet
@@ -154,9 +166,11 @@ def main() -> None:
     set_threads(args.threads)
     info, started = machine_info(), time.perf_counter()
     kdiff, kdiff_note = k_diffusion_heun()
+    peak, _ = peak_flops("cpu")
     rows, profiles, checks, notes, noise_rows, kd_rows = [], [], [], [], [], []
     for model_name, description, denoiser, shape, batch in models(args.batch_toy, args.batch_unet):
-        notes.append(f"- {model_name}: {description}; batch {batch}")
+        flops = evaluation_flops(denoiser, shape, 1)
+        notes.append(f"- {model_name}: {description}; batch {batch}; {flops / 1e3:.1f} kFLOP per sample and evaluation")
         for label, config in SAMPLERS.items():
             sampler, fns = variants(label, config, denoiser, shape, batch, kdiff)
             same = torch.equal(fns["library"](), fns["minimal/per-sample"]())
@@ -165,8 +179,8 @@ def main() -> None:
             times = time_interleaved({k: with_faults(fn, faults[k]) for k, fn in fns.items()}, args.repeats, warmup=1)
             ratios = paired_ratios(times, "minimal/per-sample")
             ratios_batched = paired_ratios(times, "minimal/batched")
-            noise_cost = median(time_interleaved({"noise": lambda: noise_only(sampler, denoiser, shape, batch)}, 3,
-                                                 warmup=0)["noise"])
+            noise_fn = lambda a=(sampler, denoiser, shape, batch): noise_only(*a)  # noqa: E731
+            noise_cost = median(time_interleaved({"noise": noise_fn}, 3, warmup=0)["noise"])
             noise_rows.append([model_name, label, len(sampler.plan(denoiser).noise_injections), f"{noise_cost:.3f}",
                                f"{noise_cost / median(times['library']):.1%}"])
             if "k-diffusion" in times:
@@ -176,21 +190,23 @@ def main() -> None:
             for variant, ts in times.items():
                 per_round = [t / b for t, b in zip(ts, times["minimal/per-sample"])]
                 low, high = iqr(per_round)
-                rows.append([model_name, label, sampler.plan(denoiser).nfe, variant, median(ts),
+                nfe = sampler.plan(denoiser).nfe
+                rows.append([model_name, label, nfe, variant, median(ts),
                              f"{ratios[variant]:.3f}", f"{low:.2f}-{high:.2f}", f"{ratios_batched[variant]:.3f}",
-                             f"{median(faults[variant][1:]):.0f}"])
+                             f"{median(faults[variant][1:]):.0f}",
+                             *flops_columns(flops * batch * nfe, median(ts), peak)])
             print(f"{model_name} {label}: " + ", ".join(f"{v} {median(t):.2f}s" for v, t in times.items()), flush=True)
         profiles.append(f"#### {model_name}, restart, library (cProfile, sorted by own time)\n\n```\n"
                         + profile(fns["library"]) + "\n```")
     table = markdown_table(
         ["model", "sampler", "NFE", "variant", "median s", "ratio vs minimal/per-sample",
          "per-round ratio vs minimal/per-sample, 25th-75th percentile", "ratio vs minimal/batched",
-         "minor page faults (median)"],
+         "minor page faults (median)", "achieved", "of CPU matmul peak"],
         rows)
     body = (
         f"Interleaved timing, {args.repeats} rounds after one warm-up; ratios are medians of per-round ratios. "
         "The machine's 2 cores are shared with other jobs (see the load average): absolute seconds are noisy, "
-        "the paired ratios much less so.\n\n" + "\n".join(notes) + "\n\n" + table + "\n\n"
+        "the paired ratios much less so.\n\n" + "\n".join(notes) + "\n" + peak_lines("cpu") + "\n\n" + table + "\n\n"
         + "Equality checks (same arithmetic and noise => identical samples):\n\n"
         + "\n".join(f"- {c}" for c in checks) + "\n\n"
         + f"k-diffusion: {'sample_heun timed (Heun rows)' if kdiff is not None else kdiff_note}.\n\n"
@@ -198,7 +214,8 @@ def main() -> None:
            + markdown_table(["model", "sampler", "NFE", "median ratio", "25th-75th percentile"], kd_rows) + "\n\n"
            if kd_rows else "")
         + "### Cost of per-sample noise\n\nNoiseSource for the batch (one torch.Generator per sample), the latents "
-        "and every injection of the plan (prefetched), timed alone (median of 3), as a share of the library's median time:\n\n"
+        "and every injection of the plan (prefetched), timed alone (median of 3), as a share of the library's "
+        "median time:\n\n"
         + markdown_table(["model", "sampler", "noise injections", "noise seconds", "share of library time"],
                          noise_rows) + "\n\n"
         + "### Where the time goes\n\n" + "\n\n".join(profiles)

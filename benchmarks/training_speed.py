@@ -10,7 +10,9 @@ EDM EMA (restart_lightning.ema.EMA) after every step.
 - small U-Net: restart_lightning.networks.unet.UNet on the 8x8 digits (DigitsDataModule, batch 64),
   same trainer settings.
 Throughput is measured between the end of a warm-up and the last step (a callback / the loop's own
-clock), runs interleaved (Lightning, bare, Lightning, bare, ...). One extra Lightning run per model
+clock), runs interleaved (Lightning, bare, Lightning, bare, ...). Achieved FLOP/s: the step's matmul
+FLOPs (forward + backward, _flops.training_step_flops) times steps/s, against the CPU's measured
+float32 matmul peak at the same thread count (_flops.py). One extra Lightning run per model
 with Lightning's SimpleProfiler, and the bare loop's own phase timings, show where the time goes.
 """
 
@@ -20,10 +22,10 @@ import argparse
 import tempfile
 import time
 
-from _common import instantiate, machine_info, markdown_table, median, set_threads, toy_config, write_result
-
 import lightning.pytorch as pl
 import torch
+from _common import instantiate, machine_info, markdown_table, median, set_threads, toy_config, write_result
+from _flops import flops_columns, peak_flops, peak_lines, training_step_flops
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.profilers import SimpleProfiler
 
@@ -48,6 +50,20 @@ class StepClock(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.ended, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+
+
+class BeforeIssue16(DiffusionModule):
+    """DiffusionModule as it was before issue 16's changes: train/loss logged at every step, torch's
+    default (single-tensor) Adam on the CPU. For the before/after row (--before)."""
+
+    def _loss_read_at(self, batch_idx: int) -> bool:
+        return True
+
+    def configure_optimizers(self):
+        configured = super().configure_optimizers()
+        for group in configured["optimizer"].param_groups:
+            group["foreach"] = None
+        return configured
 
 
 def setups(max_unet_batch: int):
@@ -85,9 +101,9 @@ def bare_run(make_module, make_data, trainer_args, steps: int, warmup: int, phas
     module = make_module()  # only for its pieces: the Denoiser, the loss, the optimizer settings
     denoiser, loss_fn, hp = module.model, module.loss_fn, module.hparams
     ema = EMA(denoiser, hp.ema_half_life, hp.ema_rampup_ratio)
-    opt = torch.optim.Adam(denoiser.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps)
-    warm = max(hp.lr_warmup_steps, 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, 1.0))
+    # The module's own optimizer and schedule (Adam, foreach on the CPU, linear warm-up): the same update.
+    configured = module.configure_optimizers()
+    opt, schedule = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     data = make_data()
     if hasattr(data, "setup"):
         data.setup("fit")
@@ -124,6 +140,16 @@ def bare_run(make_module, make_data, trainer_args, steps: int, warmup: int, phas
     return steps / (tick() - started)
 
 
+def step_flops(make_module, make_data) -> int:
+    """Matmul FLOPs of one training step (forward + backward) on one batch of the loader."""
+    module, data = make_module(), make_data()
+    if hasattr(data, "setup"):
+        data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    y = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return training_step_flops(module.model.train(), module.loss_fn, y)
+
+
 def simple_profile(make_module, make_data, trainer_args, steps: int, warmup: int, top: int = 10) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         profiler = SimpleProfiler(dirpath=tmp, filename="profile")
@@ -144,16 +170,24 @@ def main() -> None:
     p.add_argument("--unet-batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per variant")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--before", action="store_true",
+                   help="also time the module as before issue 16 (BeforeIssue16), interleaved with the others")
     args = p.parse_args()
     set_threads(args.threads)
     info, started = machine_info(), time.perf_counter()
+    peak, _ = peak_flops("cpu")
     rows, sections = [], []
     for (name, make_module, make_data, targs), steps in zip(setups(args.unet_batch), (args.toy_steps, args.unet_steps)):
         warmup = max(10, steps // 10)
+        flops = step_flops(make_module, make_data)
         runs = {
-            "Lightning fit (as configured)": lambda: lightning_run(make_module, make_data, targs, steps, warmup),
-            "bare loop": lambda: bare_run(make_module, make_data, targs, steps, warmup),
+            "Lightning fit (as configured)": lambda a=(make_module, make_data, targs, steps, warmup): lightning_run(*a),
+            "bare loop": lambda a=(make_module, make_data, targs, steps, warmup): bare_run(*a),
         }
+        if args.before:
+            runs["Lightning fit, before issue 16"] = (
+                lambda a=(make_module, make_data, targs, steps, warmup): lightning_run(lambda: a[0](BeforeIssue16),
+                                                                                       *a[1:]))
         sps = {k: [] for k in runs}
         for _ in range(args.repeats):
             for k, fn in runs.items():
@@ -162,8 +196,9 @@ def main() -> None:
         for k, values in sps.items():
             ratio = median([a / b for a, b in zip(values, bare)])
             ms, ms_bare = 1e3 / median(values), 1e3 / median(bare)
-            rows.append([name if k.startswith("Lightning") else "", k, steps, f"{median(values):.2f}",
-                         f"{ratio:.3f}", f"{ms:.2f}", f"{ms - ms_bare:+.2f}"])
+            rows.append([name if k == next(iter(sps)) else "", k, steps, f"{median(values):.2f}",
+                         f"{ratio:.3f}", f"{ms:.2f}", f"{ms - ms_bare:+.2f}",
+                         f"{flops / 1e6:.1f}", *flops_columns(flops, 1 / median(values), peak)])
         print(f"{name}: " + ", ".join(f"{k.strip()} {median(v):.2f}" for k, v in sps.items()), flush=True)
         phases: dict[str, float] = {}
         bare_run(make_module, make_data, targs, steps, warmup, phases)
@@ -174,9 +209,11 @@ def main() -> None:
             + "\n\nBare loop, own clock per phase:\n\n" + markdown_table(["bare-loop phase", "ms / step"], phase_rows)
         )
     table = markdown_table(["model", "variant", "timed steps", "steps/s (median)", "ratio to bare (paired median)",
-                            "ms/step", "ms/step over bare"], rows)
+                            "ms/step", "ms/step over bare", "MFLOP per step (fwd+bwd)", "achieved",
+                            "of CPU matmul peak"], rows)
     body = (f"{args.repeats} interleaved rounds of both variants; medians. Shared 2-core machine: absolute numbers "
-            "are noisy, the paired ratios less so.\n\n" + table + "\n\n"
+            "are noisy, the paired ratios less so. Both variants use the module's optimizer (Adam, multi-tensor "
+            "on the CPU) and schedule.\n\n" + peak_lines("cpu") + "\n\n" + table + "\n\n"
             + "\n\n".join(sections))
     write_result("training_speed", "Training speed: Lightning fit against a bare PyTorch loop (CPU)", body, info,
                  time.perf_counter() - started)

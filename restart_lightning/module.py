@@ -139,9 +139,27 @@ class DiffusionModule(pl.LightningModule):
         loss = per_sample.mean()
         self.nonfinite.observe(loss, sigma)
         self._samples_in_step += y.shape[0]
-        self.log("train/loss", loss, prog_bar=True)
+        if self._loss_read_at(batch_idx):
+            self.log("train/loss", loss, prog_bar=True)
         self.bucket_losses.update(per_sample.detach(), sigma)
         return loss
+
+    def _loss_read_at(self, batch_idx: int) -> bool:
+        """Whether anything reads this step's ``train/loss``: a logger writing this step, a progress bar,
+        a callback monitoring it, or the last batch of an epoch or of the fit (``callback_metrics``).
+
+        ``self.log`` costs ~0.5-1 ms per call on the CPU (Lightning moves its result metric to the
+        device on every call), 5-8% of a toy MLP step; on the other steps nobody sees the value.
+        """
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        if trainer is None or connector is None or trainer.progress_bar_callback is not None:
+            return True
+        if any(getattr(callback, "monitor", None) == "train/loss" for callback in trainer.callbacks):
+            return True
+        if batch_idx + 1 >= trainer.num_training_batches or self.global_step + 1 >= trainer.max_steps > 0:
+            return True
+        return bool(trainer.loggers) and bool(connector.should_update_logs)
 
     def on_train_epoch_end(self) -> None:
         # Logged once per epoch from summed states: no per-step logging work for the diagnostic.
@@ -205,8 +223,11 @@ class DiffusionModule(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW if hp.weight_decay > 0 else torch.optim.Adam
+        # torch picks the multi-tensor (foreach) Adam on CUDA only; on the CPU it saves ~0.4 ms of a
+        # toy MLP step (one call per operation for all tensors instead of one per tensor), same update.
+        foreach = True if self.device.type == "cpu" else None
         opt = optimizer(self.model.parameters(), lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps,
-                        weight_decay=hp.weight_decay)
+                        weight_decay=hp.weight_decay, foreach=foreach)
         warmup = max(hp.lr_warmup_steps, 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min((step + 1) / warmup, 1.0))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
