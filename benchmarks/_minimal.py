@@ -29,7 +29,8 @@ class PerSampleNoise:
     Called once per draw: the latents first, then each injection in order.
     """
 
-    def __init__(self, seeds: Sequence[int], shape: Sequence[int], count: int, device: str | torch.device = "cpu") -> None:
+    def __init__(self, seeds: Sequence[int], shape: Sequence[int], count: int,
+                 device: str | torch.device = "cpu") -> None:
         size, batch = math.prod(shape), len(seeds)
         per_call = max(1, 16384 // size)
         self.latents = torch.empty((batch, *shape), dtype=torch.float64, device=device)

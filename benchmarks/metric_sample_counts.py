@@ -24,11 +24,10 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import CACHE, REPO, instantiate, load_ema_denoiser, machine_info, markdown_table, set_threads, write_result
-
 import numpy as np
 import torch
 import yaml
+from _common import CACHE, REPO, instantiate, load_ema_denoiser, machine_info, markdown_table, set_threads, write_result
 from torch import nn
 
 from restart_lightning.data import DigitsDataModule
