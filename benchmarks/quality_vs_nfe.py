@@ -75,6 +75,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--digits-budgets", default="10,20,50", help="NFE budgets of the digits model")
     p.add_argument("--digits-n", type=int, default=500, help="samples per evaluation block (digits)")
     p.add_argument("--digits-rungs", default="250,1000", help="tuner's samples per rung (digits)")
+    p.add_argument("--restart-searches", type=int, default=1,
+                   help="independent Restart races per budget, best winner on the last rung's shared seeds")
     p.add_argument("--restart-candidates", type=int, default=None,
                    help="Restart candidates at the tuner's first rung (default: the space's own, 48)")
     p.add_argument("--no-before", action="store_true", help="skip the presets shipped before the tuner")
@@ -163,10 +165,10 @@ def save_tuned(model: str, budget: int, family: str, spec: dict[str, Any]) -> No
 
 
 def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int, ...], cache: ScoreCache,
-                  retune: bool, candidates: int | None = None) -> dict[str, Any]:
+                  retune: bool, candidates: int | None = None, searches: int = 1) -> dict[str, Any]:
     """best / value / nfe / trials / seconds of ``family`` at ``budget``: from the cache, else from tune_family."""
     folder = STORE / model.name / "tune"
-    wide = f"_c{candidates}" if candidates else ""
+    wide = (f"_c{candidates}" if candidates else "") + (f"_s{searches}" if searches > 1 else "")
     path = folder / f"{family}_{budget}_{'-'.join(map(str, rungs))}{wide}.json"
     if path.is_file() and not retune:
         return json.loads(path.read_text())
@@ -174,6 +176,7 @@ def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int,
     started = time.perf_counter()
     result = tune_family(family, budget, model.context, objective_evaluator(model, cache),
                          samples_per_rung=rungs, storage=str(path.with_suffix(".storage")), candidates=candidates,
+                         searches=searches,
                          progress=lambda text: print(f"    {model.name} {family} @ {budget}: {text}", flush=True))
     outcome = {"best": dict(result.best), "value": float(result.value), "nfe": int(result.nfe),
                "trials": [dict(t) for t in result.trials], "samples": int(result.samples),
@@ -290,9 +293,10 @@ def run_model(model: BenchModel, budgets: list[int], rungs: tuple[int, ...], n: 
         row: dict[str, Any] = {}
         for family in args.families:
             candidates = args.restart_candidates if family == "restart" else None
+            searches = args.restart_searches if family == "restart" else 1
             outcome = tuned_outcome(model, family, budget, rungs, cache, args.retune or family not in
-                                    (stored.get(budget) or {}), candidates)
-            outcome["candidates"] = candidates
+                                    (stored.get(budget) or {}), candidates, searches)
+            outcome["candidates"], outcome["searches"] = candidates, searches
             tuning.setdefault(budget, {})[family] = outcome
             stored.setdefault(budget, {})[family] = outcome["best"]
             save_tuned(model.name, budget, family, outcome["best"])

@@ -95,6 +95,7 @@ def tune_family(
     reduction: int = DEFAULT_REDUCTION,
     num_blocks: int = DEFAULT_NUM_BLOCKS,
     sampler_seed: int = 0,
+    searches: int = 1,
     broadcast: Callable[[Any], Any] | None = None,
     is_main: bool = True,
 ) -> TuneResult:
@@ -103,6 +104,9 @@ def tune_family(
     ``candidates``: specs at rung 0 (default: the space's ``default_candidates``); ``reduction``: the
     share 1 / reduction of a rung goes on; ``storage``: where trials persist (see the module doc);
     ``progress``: called with one line per evaluation (main process); ``broadcast``/``is_main``: DDP.
+    ``searches``: independent races (TPE seeds ``sampler_seed``, ``sampler_seed + 1``, ...); one race's
+    winner varies a lot with its proposals, and since every race's last rung uses the same seeds, the
+    races' winners are compared on shared noise and the best one is returned (``trials`` holds all).
     A candidate that diverges (``FloatingPointError``) scores +inf.
     """
     space = search_space(family, budget, context)
@@ -110,13 +114,34 @@ def tune_family(
     count = space.default_candidates if candidates is None else candidates
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"candidates: {candidates!r} is invalid; allowed: an integer >= 1")
+    if isinstance(searches, bool) or not isinstance(searches, int) or searches < 1:
+        raise ValueError(f"searches: {searches!r} is invalid; allowed: an integer >= 1")
     race = None
     if is_main:
         optuna = import_optuna()
         storage = _storage(optuna, storage)
-        race = _race(optuna, space, storage, list(samples_per_rung), seed_start, count, reduction, num_blocks,
-                     sampler_seed, progress or (lambda line: None))
+        race = _best_of_races(optuna, space, storage, list(samples_per_rung), seed_start, count, reduction,
+                              num_blocks, sampler_seed, searches, progress or (lambda line: None))
     return _drive(race, evaluate, broadcast)
+
+
+def _best_of_races(optuna: Any, space: Space, storage: Any, rungs: list[int], seed_start: int, count: int,
+                   reduction: int, num_blocks: int, sampler_seed: int, searches: int,
+                   progress: Callable[[str], None]) -> Generator:
+    """``searches`` races one after another (each resumable in its own studies); the lowest last-rung value wins."""
+    results = []
+    for search in range(searches):
+        # the first race keeps the plain study names, so a one-search journal stays readable
+        suffix = f"-search{search}" if search else ""
+        where = f" (search {search + 1}/{searches})" if searches > 1 else ""
+        result = yield from _race(optuna, space, storage, rungs, seed_start, count, reduction, num_blocks,
+                                  sampler_seed + search, progress, suffix, where)
+        for row in result.trials:
+            row["search"] = search
+        results.append(result)
+    best = min(results, key=lambda r: r.value)
+    best.trials = [row for result in results for row in result.trials]
+    return best
 
 
 def _drive(race: Generator | None, evaluate: Evaluate, broadcast: Callable[[Any], Any] | None) -> TuneResult:
@@ -156,12 +181,13 @@ def _storage(optuna: Any, storage: Any) -> Any:
 
 
 def _race(optuna: Any, space: Space, storage: Any, rungs: list[int], seed_start: int, count: int,
-          reduction: int, num_blocks: int, sampler_seed: int, progress: Callable[[str], None]) -> Generator:
+          reduction: int, num_blocks: int, sampler_seed: int, progress: Callable[[str], None],
+          suffix: str = "", search: str = "") -> Generator:
     """The search as a generator: yields (spec, seeds) to evaluate, receives the value, returns a TuneResult."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    name = f"{space.family}-nfe{space.budget}"
+    name = f"{space.family}-nfe{space.budget}{suffix}"
     trials: list[dict[str, Any]] = []
-    where = f"{space.family} @ {space.budget} NFE"
+    where = f"{space.family} @ {space.budget} NFE{search}"
 
     # Rung 0: optuna proposes, one evaluation per distinct spec.
     with warnings.catch_warnings():

@@ -48,7 +48,7 @@ DEFAULT_TUNE_BATCH_SIZE = 10_000
 
 
 TUNE_ARGUMENTS = ("family", "budgets", "metric", "samples_per_rung", "candidates", "reduction", "num_blocks",
-                  "seed_start", "band", "search_seed")
+                  "seed_start", "band", "search_seed", "searches")
 
 
 def check_tune_arguments(config: Any) -> None:
@@ -189,6 +189,7 @@ class TuningTrainer(Trainer):
         band: Optional[Union[str, list[float]]] = None,
         batch_size: Optional[int] = None,
         search_seed: int = 0,
+        searches: int = 1,
     ) -> list[dict]:
         """Search a sampler family's options per NFE budget on a checkpoint; write a preset YAML per budget.
 
@@ -208,6 +209,8 @@ class TuningTrainer(Trainer):
                 wrote; null: a guess from sigma_data ([0.03, 0.3] sigma_data).
             batch_size: samples per sampler call (default: the evaluation callback's, else 10000).
             search_seed: seed of optuna's TPE proposals (runs with other seeds explore other candidates).
+            searches: independent races per budget (TPE seeds search_seed, search_seed + 1, ...); the
+                winners meet on the last rung's shared seeds and the best is kept (one race varies a lot).
         Returns one record per budget (the completion files' content).
         """
         from restart_lightning.callbacks import SamplerEvaluation
@@ -216,7 +219,7 @@ class TuningTrainer(Trainer):
         from restart_lightning.tuning.tune_run import TuneCallback
 
         settings = parse_settings(family, budgets, metric, samples_per_rung, candidates, reduction, num_blocks,
-                                  seed_start, band, search_seed)
+                                  seed_start, band, search_seed, searches)
         _check_batch_size(batch_size)
         import_optuna()  # the one-line install hint before anything runs
         folder = Path(output_dir) if output_dir else Path(self.default_root_dir) / "tune" / settings.family

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class TuneSettings:
     seed_start: int
     band: tuple[float, float] | None
     search_seed: int = 0
+    searches: int = 1
 
     def identity(self) -> dict[str, Any]:
         """The settings a journal's trials depend on (budgets may be added in a rerun)."""
@@ -66,7 +67,7 @@ def parse_settings(
     family: str, budgets: str | Sequence[int], metric: str | None = None,
     samples_per_rung: str | Sequence[int] = DEFAULT_SAMPLES_PER_RUNG, candidates: int | None = None,
     reduction: int = DEFAULT_REDUCTION, num_blocks: int = DEFAULT_NUM_BLOCKS, seed_start: int = TUNING_SEED_START,
-    band: str | Sequence[float] | None = None, search_seed: int = 0,
+    band: str | Sequence[float] | None = None, search_seed: int = 0, searches: int = 1,
 ) -> TuneSettings:
     """The command line's input, checked: ValueError naming the field, value and allowed values."""
     if family not in FAMILIES:
@@ -91,6 +92,8 @@ def parse_settings(
         raise ValueError(f"seed_start: {seed_start!r} is invalid; allowed: an integer >= 0")
     if isinstance(search_seed, bool) or not isinstance(search_seed, int) or search_seed < 0:
         raise ValueError(f"search_seed: {search_seed!r} is invalid; allowed: an integer >= 0")
+    if isinstance(searches, bool) or not isinstance(searches, int) or searches < 1:
+        raise ValueError(f"searches: {searches!r} is invalid; allowed: an integer >= 1")
     low_high = None
     if isinstance(band, str) and band.endswith(".json"):  # the error_profile.json that `diagnose` writes
         band = _band_of_diagnosis(band)
@@ -100,7 +103,7 @@ def parse_settings(
             raise ValueError(f"band: {band!r} is invalid; allowed: two sigmas low,high with 0 < low < high "
                              "(e.g. 0.05,0.3 from `diagnose`), or null")
     return TuneSettings(family, tuple(values), metric, rungs, candidates, reduction, num_blocks, seed_start, low_high,
-                        search_seed)
+                        search_seed, searches)
 
 
 def _band_of_diagnosis(path: str) -> list[float]:
@@ -192,7 +195,8 @@ def check_output_dir(output_dir: Path, settings: TuneSettings) -> None:
     except (OSError, ValueError):
         raise ValueError(f"output_dir: {path} is unreadable; remove it or use another --output_dir") from None
     now = json.loads(json.dumps(settings.identity()))
-    changed = [k for k in now if before.get(k) != now[k]]
+    defaults = {f.name: f.default for f in fields(TuneSettings)}  # settings added later read as their default
+    changed = [k for k in now if before.get(k, defaults.get(k)) != now[k]]
     if changed:
         k = changed[0]
         raise ValueError(f"output_dir: {output_dir} holds a tune run with {k} = {before.get(k)!r}, not {now[k]!r}; "
@@ -219,6 +223,7 @@ def describe(result: TuneResult, metric: str, settings: TuneSettings, sign: floa
         "spread": None if spread is None else {"mean": sign * spread.mean, "std": spread.std,
                                                "half_width": spread.half_width},
         "evaluations": len(result.trials) + len(result.blocks),
+        "searches": settings.searches,
     }
 
 
@@ -233,6 +238,8 @@ def write_preset(path: Path, record: dict[str, Any], budget: int, checkpoint: st
         f"# Checkpoint: {checkpoint or '(the model as configured)'}.",
         f"# Metric: {record['metric']}; candidates per rung (samples): {rungs}; the candidates of a rung share their "
         "seeds.",
+        *([f"# Best of {record['searches']} independent searches (their winners compared on the last rung's "
+            "shared seeds)."] if record.get("searches", 1) > 1 else []),
         f"# Tuning seeds {first}..{last} (disjoint from the evaluation seeds 0..n-1); search time {seconds:.0f} s.",
         f"# Value: {record['metric']} {record['value']:.4g} on {record['samples']} samples.",
     ]

@@ -101,7 +101,7 @@ class TuneCallback(Callback):
                 settings.family, budget, context, scorer, samples_per_rung=settings.samples_per_rung,
                 seed_start=settings.seed_start, storage=str(self.output_dir / JOURNAL) if main else None,
                 progress=progress, candidates=settings.candidates, reduction=settings.reduction,
-                num_blocks=settings.num_blocks, sampler_seed=settings.search_seed,
+                num_blocks=settings.num_blocks, sampler_seed=settings.search_seed, searches=settings.searches,
                 broadcast=lambda obj: strategy.broadcast(obj, src=0), is_main=main,
             )
             seconds = time.perf_counter() - budget_started

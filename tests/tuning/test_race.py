@@ -52,6 +52,31 @@ def test_rungs_share_seeds_from_the_tuning_start_and_cost_a_few_full_evaluations
     assert {t["rung"] for t in result.trials} == {0, 1, 2}
 
 
+def test_several_searches_keep_the_best_winner_on_shared_last_rung_seeds(tmp_path):
+    """Independent races (other TPE seeds) end on the same last-rung seeds; the lowest winner is returned."""
+    last_rung = []
+
+    def evaluate(spec, seeds):
+        if len(seeds) == RUNGS[-1]:
+            last_rung.append((seeds, rho_bowl(spec, seeds)))
+        return rho_bowl(spec, seeds)
+
+    storage = str(tmp_path / "tune.journal")
+    result = tune_family("heun", 50, TOY, evaluate, candidates=6, samples_per_rung=RUNGS, num_blocks=0,
+                         searches=3, storage=storage)
+    finals = [value for _, value in last_rung]
+    assert len(finals) == 3 and {seeds for seeds, _ in last_rung} == {range(TUNING_SEED_START,
+                                                                             TUNING_SEED_START + RUNGS[-1])}
+    assert result.value == min(finals) == rho_bowl(result.best, None)
+    assert {t["search"] for t in result.trials} == {0, 1, 2} and len(result.trials) == 3 * (6 + 2 + 1)
+    # a rerun reads the three races back from the journal: nothing is evaluated again
+    again = tune_family("heun", 50, TOY, lambda spec, seeds: pytest.fail("evaluated again"), candidates=6,
+                        samples_per_rung=RUNGS, num_blocks=0, searches=3, storage=storage)
+    assert again.best == result.best and again.value == result.value
+    with pytest.raises(ValueError, match="searches: 0 is invalid"):
+        tune_family("heun", 50, TOY, evaluate, searches=0)
+
+
 class Killed(Exception):
     pass
 
