@@ -21,43 +21,13 @@ from torch import Tensor
 
 from restart_lightning.data.toy import GaussianMixture
 from restart_lightning.metrics import ExactNLL, SlicedWasserstein
-from restart_lightning.metrics import kl as kl_metric
+from restart_lightning.metrics.kl import knn_entropy  # k-d tree in 2-D: fast enough for the tuner
 from restart_lightning.sampling import Sampler, build_sampler
 
 # The families every budget is tuned for; `kind` groups them for the tables.
 FAMILIES = ("heun", "dpmpp_2m", "edm_sde", "euler_maruyama", "restart")
 KIND = {"heun": "ode", "dpmpp_2m": "ode", "edm_sde": "sde", "euler_maruyama": "sde", "restart": "restart"}
 
-
-def knn_entropy(x: Tensor, k: int = 5) -> float:
-    """restart_lightning.metrics.kl.knn_entropy with the k-th-neighbour distances from a KD-tree.
-
-    Same estimator, same distances (exact neighbours, not approximate): 0.08 s instead of 4.9 s at
-    10,000 2-D points on one thread, which is most of a tuning evaluation's cost. ``_check_knn_entropy``
-    compares it with the package's function at import (2,000 points), so the two cannot drift apart.
-    (Proposed for metrics.kl itself: /work/notes/issue-11c-to-11b.md.)
-    """
-    from scipy.spatial import cKDTree
-
-    n, d = x.shape
-    if n <= k:
-        raise ValueError(f"knn_entropy: need more than k = {k} samples, got {n}")
-    xf = x.detach().to(torch.float64).cpu().numpy()
-    eps = torch.from_numpy(cKDTree(xf).query(xf, k=k + 1)[0][:, k])
-    log_unit_ball = (d / 2) * math.log(math.pi) - math.lgamma(d / 2 + 1)
-    psi = torch.special.digamma
-    return float(psi(torch.tensor(float(n))) - psi(torch.tensor(float(k))) + log_unit_ball
-                 + d * eps.clamp_min(1e-300).log().mean())
-
-
-def _check_knn_entropy() -> None:
-    x = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    fast, reference = knn_entropy(x), kl_metric.knn_entropy(x)
-    if abs(fast - reference) > 1e-9:
-        raise RuntimeError(f"benchmarks' KD-tree knn_entropy {fast} differs from metrics.kl's {reference}")
-
-
-_check_knn_entropy()
 
 
 @dataclass
