@@ -189,7 +189,7 @@ def tuned_outcome(model: BenchModel, family: str, budget: int, rungs: tuple[int,
 
 # ---------------------------------------------------------------------------------- presets
 def write_preset(model: BenchModel, budget: int, entry: dict[str, Any], rungs: tuple[int, ...], blocks: int,
-                 n: int, old_nfe: int | None) -> Path:
+                 n: int, old_nfe: int | None, searches: int = 1) -> Path:
     """configs/samplers/<prefix>_nfe<NFE>.yaml from the Restart winner; the old preset of this budget removed."""
     prefix = PRESET_PREFIX[model.name]
     if old_nfe is not None:
@@ -198,13 +198,15 @@ def write_preset(model: BenchModel, budget: int, entry: dict[str, Any], rungs: t
     value = f"{s.mean:.4f} ± {s.half_width:.4f} (95% t-interval)" if s else "diverged"
     spec = entry["spec"]
     path = PRESETS / f"{prefix}_nfe{entry['nfe']}.yaml"
+    how = f";\n# best of {searches} independent searches on the last rung's shared seeds.\n" if searches > 1 else ".\n"
     path.write_text(
         f"# Restart preset: {DATA_DESCRIPTION[model.name]}.\n"
         f"# Found by restart_lightning.tuning.tune_family('restart', budget={budget}) in\n"
         "# benchmarks/quality_vs_nfe.py; search space derived from the model\n"
         f"# ({model.context}),\n# successive halving on"
-        f" {', '.join(f'{r:,}' for r in rungs)} samples per rung (seeds from 10**9), objective {model.objective}.\n"
-        f"# Evaluated on {blocks} disjoint blocks of {n:,} samples (seeds 0..{blocks * n - 1:,}): "
+        f" {', '.join(f'{r:,}' for r in rungs)} samples per rung (seeds from 10**9), objective {model.objective}"
+        + how
+        + f"# Evaluated on {blocks} disjoint blocks of {n:,} samples (seeds 0..{blocks * n - 1:,}): "
         f"{model.objective} {value}; {entry['nfe']} NFE.\n"
         "# Full tables and the other families: benchmarks/results/quality_vs_nfe.md.\n"
         + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
@@ -315,7 +317,7 @@ def run_model(model: BenchModel, budgets: list[int], rungs: tuple[int, ...], n: 
         results[budget] = row
         if model.name in PRESET_PREFIX and "restart" in row and not args.no_presets:
             old_nfe = row["restart (before)"]["nfe"] if "restart (before)" in row else None
-            path = write_preset(model, budget, row["restart"], rungs, args.blocks, n, old_nfe)
+            path = write_preset(model, budget, row["restart"], rungs, args.blocks, n, old_nfe, args.restart_searches)
             print(f"  preset {path.relative_to(REPO)}", flush=True)
         report(model, results, tuning, rungs, n)  # after every budget: a kill keeps what is done
 

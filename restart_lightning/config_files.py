@@ -3,9 +3,9 @@
 The experiment configs and sampler presets ship in the wheel as ``restart_lightning/configs/``
 (in a source checkout they are the repository's ``configs/``). A file is looked up
 1. relative to the config files that name it (a preset inside ``configs/toy.yaml`` is
-   ``samplers/restart_toy_nfe47.yaml``), then
+   ``samplers/restart_toy_nfe43.yaml``), then
 2. as given (absolute, or relative to the current directory), then
-3. by its package-relative name: ``toy.yaml``, ``samplers/restart_toy_nfe47.yaml`` (a leading
+3. by its package-relative name: ``toy.yaml``, ``samplers/restart_toy_nfe43.yaml`` (a leading
    ``configs/`` is dropped, so repository paths work from any directory too).
 """
 

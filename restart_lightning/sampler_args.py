@@ -6,7 +6,7 @@ the run's ``config.yaml``): a mapping label -> sampler spec, the same specs as
 turns into that one argument before parsing::
 
     --sampler restart --sampler.num_steps 10 --sampler.restart_intervals "[[3, 4, 0.06, 0.5]]"
-    --sampler heun --sampler.num_steps 18 --sampler samplers/restart_toy_nfe47.yaml
+    --sampler heun --sampler.num_steps 18 --sampler samplers/restart_toy_nfe43.yaml
 
 Each ``--sampler.<option>`` applies to the ``--sampler`` before it. A preset file is inlined (its
 options are copied into the argument), so a run's ``config.yaml`` replays the same samplers

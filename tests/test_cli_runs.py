@@ -8,7 +8,7 @@ import yaml
 from tests.evaluation.helpers import tiny_config
 from tests.reliability.helpers import run_cli
 
-ROOT_PRESET = "samplers/restart_toy_nfe47.yaml"  # a package-relative name
+ROOT_PRESET = "samplers/restart_toy_nfe43.yaml"  # a package-relative name
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_sampler_is_a_typed_argument_in_help_and_print_config(tiny_run):
     assert code == 0, err
     printed = yaml.safe_load(out)
     assert printed["sampler"]["heun"] == {"name": "heun", "num_steps": 4}
-    assert printed["sampler"]["restart_toy_nfe47"]["name"] == "restart"  # the preset's options, inlined
+    assert printed["sampler"]["restart_toy_nfe43"]["name"] == "restart"  # the preset's options, inlined
 
 
 def test_replaying_a_runs_config_gives_bit_identical_samples(tiny_run, tmp_path, monkeypatch):
@@ -42,12 +42,12 @@ def test_replaying_a_runs_config_gives_bit_identical_samples(tiny_run, tmp_path,
     assert code == 0, err[-3000:]
     first = save_dir / "tiny" / "version_0"
     saved = yaml.safe_load((first / "config.yaml").read_text())
-    assert list(saved["sampler"]) == ["edm_sde", "restart_toy_nfe47"]
+    assert list(saved["sampler"]) == ["edm_sde", "restart_toy_nfe43"]
     monkeypatch.chdir(tmp_path)  # the saved config names no file relative to the directory it ran in
     code, _, err = run_cli(["test", "--config", str(first / "config.yaml")])
     assert code == 0, err[-3000:]
     replay = save_dir / "tiny" / "version_1"
-    for label in ("edm_sde", "restart_toy_nfe47"):
+    for label in ("edm_sde", "restart_toy_nfe43"):
         a = np.load(first / "samples" / label / "samples.npz")
         b = np.load(replay / "samples" / label / "samples.npz")
         assert a["samples"].shape == (64, 2) and np.array_equal(a["samples"], b["samples"])

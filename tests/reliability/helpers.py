@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,6 +147,27 @@ def start_main(args: list[str], log: Path) -> subprocess.Popen:
 def run_main(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=subprocess_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_main_with_usage(args: list[str], timeout: float = 240):
+    """``python main.py args`` and the resource usage of that one process (``os.wait4``: its own peak memory,
+    where ``RUSAGE_CHILDREN`` would give the largest of every child this test process has had)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, env=subprocess_env(),
+                                   stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"python main.py {' '.join(args)} ran over {timeout} s")
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read()), usage
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
