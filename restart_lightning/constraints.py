@@ -34,7 +34,8 @@ def _constraint(name: str, base: type, restrictions: list[tuple[str, float]], do
     def deserialize(value: Any, typ=typ, base=base) -> Any:
         return base(typ(value))  # validates; a plain int/float, never the subclass
 
-    register_type(typ, serializer=base, deserializer=deserialize)
+    # replace the registration restricted_number_type made (older jsonargparse refuses a second one by default)
+    register_type(typ, serializer=base, deserializer=deserialize, fail_already_registered=False)
     CONSTRAINTS[name] = typ
     return typ
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.evaluation.helpers import tiny_config
+from tests.evaluation.helpers import fit_tiny_config, tiny_config
 from tests.reliability.helpers import run_cli
 
 ROOT_PRESET = "samplers/restart_toy_nfe43.yaml"  # a package-relative name
@@ -13,11 +13,7 @@ ROOT_PRESET = "samplers/restart_toy_nfe43.yaml"  # a package-relative name
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tiny_run")
-    config = tiny_config(tmp)
-    code, out, err = run_cli(["fit", "--config", str(config)])
-    assert code == 0, err[-3000:]
-    return config, tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    return fit_tiny_config(tmp_path_factory.mktemp("tiny_run"))
 
 
 def test_sampler_is_a_typed_argument_in_help_and_print_config(tiny_run):

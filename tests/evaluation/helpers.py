@@ -45,3 +45,13 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     accumulator = EventAccumulator(str(run_dir))
     accumulator.Reload()
     return {tag: [(e.step, e.value) for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+def fit_tiny_config(tmp_path: Path) -> tuple[Path, Path]:
+    """Train ``tiny_config(tmp_path)`` in this process: (config, its last checkpoint)."""
+    from tests.reliability.helpers import run_cli
+
+    config = tiny_config(tmp_path)
+    code, _, err = run_cli(["fit", "--config", str(config)])
+    assert code == 0, err[-3000:]
+    return config, tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"

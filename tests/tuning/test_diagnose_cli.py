@@ -15,21 +15,13 @@ def _one_thread(one_thread):
     """One thread, as the tiny runs of the reliability tests."""
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    save_dir = tmp_path_factory.mktemp("diagnose_fit")
-    code, _, err = run_cli(tiny_args(save_dir, 20, 10))
-    assert code == 0, err
-    return save_dir / "toy" / "version_0" / "checkpoints" / "last.ckpt"
-
-
 def _diagnose(save_dir: Path, checkpoint: Path, *extra: str) -> list[str]:
     return tiny_args(save_dir, 20, 10, "--ckpt_path", str(checkpoint), "--num_samples", "200", "--num_sigmas", "6",
                      *extra, command="diagnose")
 
 
-def test_diagnose_prints_the_table_and_writes_the_picture(tmp_path, tiny_checkpoint):
-    args = _diagnose(tmp_path, tiny_checkpoint, "--hybrid", "true", "--hybrid_samples", "100",
+def test_diagnose_prints_the_table_and_writes_the_picture(tmp_path, trained_checkpoint):
+    args = _diagnose(tmp_path, trained_checkpoint, "--hybrid", "true", "--hybrid_samples", "100",
                      "--hybrid_cuts", "[0.1, 1.0]", "--sampler", "heun", "--sampler.num_steps", "4")
     code, out, err = run_cli(args)
     assert code == 0, err
@@ -52,8 +44,8 @@ def test_diagnose_prints_the_table_and_writes_the_picture(tmp_path, tiny_checkpo
     (("--band_share", "1.5"), "band_share"),
     (("--hybrid", "true", "--data.init_args.name", "moons"), "hybrid"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_checkpoint, extra, field):
-    code, out, err = run_cli(_diagnose(tmp_path, tiny_checkpoint, *extra))
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, trained_checkpoint, extra, field):
+    code, out, err = run_cli(_diagnose(tmp_path, trained_checkpoint, *extra))
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and field in errors[0], err
     assert not (tmp_path / "toy").exists()

@@ -7,7 +7,7 @@ import yaml
 
 from restart_lightning.sampling import load_sampler_preset
 from restart_lightning.tuning import tune as tune_module
-from tests.evaluation.helpers import tiny_config
+from tests.evaluation.helpers import fit_tiny_config
 from tests.reliability.helpers import error_lines, run_cli
 
 SMALL = ["--samples_per_rung", "64,128", "--candidates", "4", "--num_blocks", "2", "--batch_size", "128"]
@@ -15,11 +15,7 @@ SMALL = ["--samples_per_rung", "64,128", "--candidates", "4", "--num_blocks", "2
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tune_run")
-    config = tiny_config(tmp)
-    code, _, err = run_cli(["fit", "--config", str(config)])
-    assert code == 0, err[-3000:]
-    return config, tmp / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    return fit_tiny_config(tmp_path_factory.mktemp("tune_run"))
 
 
 def tune(config, ckpt, out, *extra):
