@@ -25,6 +25,7 @@ from restart_lightning.evaluation.generation import generate_batches
 from restart_lightning.evaluation.metric_suite import METRIC_NAMES
 from restart_lightning.evaluation.shares import rank_share
 from restart_lightning.sampling import build_sampler
+from restart_lightning.tuning.diagnose import sigma_range
 from restart_lightning.tuning.race import (
     DEFAULT_NUM_BLOCKS,
     DEFAULT_REDUCTION,
@@ -133,11 +134,11 @@ def _numbers(value: str | Sequence[Any], field: str, kind: type) -> list[Any]:
 
 def model_context(denoiser: Any, band: tuple[float, float] | None = None) -> ModelContext:
     """The context of a denoiser: the main schedule's range on it, its sigma_data and the error band."""
-    grid = build_sampler("heun", num_steps=2).sigmas(denoiser).tolist()  # endpoints clamped as every plan's
+    low, high = sigma_range(build_sampler("heun", num_steps=2), denoiser)  # endpoints clamped as every plan's
     sigma_data = getattr(denoiser, "sigma_data", None)
     if sigma_data is None:
         sigma_data = getattr(getattr(denoiser, "preconditioning", None), "sigma_data", 0.5)
-    return ModelContext(float(grid[-2]), float(grid[0]), float(sigma_data), band)
+    return ModelContext(low, high, float(sigma_data), band)
 
 
 class SampleScorer:
