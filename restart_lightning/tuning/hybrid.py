@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from restart_lightning.evaluation.generation import generate_batches
+
 Metric = Callable[[Tensor], float]
 
 
@@ -105,11 +107,8 @@ class HybridSplit:
 
 
 def _draw(sampler, denoiser, seeds: range, shape: Sequence[int], batch_size: int, device) -> Tensor:
-    parts = []
-    for start in range(0, len(seeds), batch_size):
-        batch = seeds[start:start + batch_size]
-        parts.append(sampler(denoiser, seeds=list(batch), shape=shape, device=device).samples)
-    return torch.cat(parts)
+    batches = generate_batches(sampler, denoiser, seeds, shape=shape, batch_size=batch_size, device=device)
+    return torch.cat([batch.samples for batch in batches])
 
 
 def hybrid_samples(sampler, high: Any, low: Any, cut: float, *, seeds: range, shape: Sequence[int],
