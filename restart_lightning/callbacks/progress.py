@@ -12,6 +12,7 @@ from typing import Any
 
 from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBar
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm, TQDMProgressBar
+from tqdm import tqdm
 
 from restart_lightning.sampling.plan import nfe_per_call
 
@@ -21,7 +22,12 @@ def say(trainer: Any, line: str) -> None:
     if not trainer.is_global_zero:
         return
     bar = getattr(trainer, "progress_bar_callback", None)
-    if bar is not None and bar.is_enabled:
+    if isinstance(bar, TQDMProgressBar) and bar.is_enabled:
+        # tqdm's own write moves every live bar out of the way, and prints even when none is showing
+        # (outside a loop, or before the loop's bar exists), where TQDMProgressBar.print writes nothing
+        tqdm.write(line)
+        sys.stdout.flush()
+    elif bar is not None and bar.is_enabled:
         bar.print(line)
     else:
         print(line, flush=True)

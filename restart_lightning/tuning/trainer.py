@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from restart_lightning.callbacks.progress import say
 from restart_lightning.constraints import (
     FinitePositiveFloat,
     IntegerAtLeastTwo,
@@ -76,11 +77,6 @@ class Diagnosis:
     directory: Path
 
 
-def _say(trainer: Trainer, line: str) -> None:
-    if trainer.is_global_zero:
-        print(line, flush=True)
-
-
 class _Progress:
     """One line at every eighth of the work (no progress bar exists outside Lightning's loops)."""
 
@@ -91,7 +87,7 @@ class _Progress:
         eighth = done * 8 // total
         if eighth > self.shown:
             self.shown = eighth
-            _say(self.trainer, f"{self.what}: {100 * done // total}% ({done}/{total} batches)")
+            say(self.trainer, f"{self.what}: {100 * done // total}% ({done}/{total} batches)")
 
 
 class TuningTrainer(Trainer):
@@ -156,7 +152,7 @@ class TuningTrainer(Trainer):
         data, labels, source = held_out_data(datamodule, num_samples)
         weight, weight_text = loss_weight_of(model, denoiser)
         exact = mixture.denoiser() if mixture is not None else None
-        _say(self, f"diagnose {ckpt_path} (step {step}, {weights}): {source} x {noise_per_point} noise draw(s), "
+        say(self, f"diagnose {ckpt_path} (step {step}, {weights}): {source} x {noise_per_point} noise draw(s), "
                    f"{num_sigmas} sigmas from {sigmas[0]:.4g} to {sigmas[-1]:.4g}, weighted by {weight_text}"
                    + ("; exact denoiser known" if exact is not None else ""))
         profile = measure_error_profile(
@@ -265,11 +261,11 @@ class TuningTrainer(Trainer):
         reference = datamodule.reference_samples(n)  # the sampler evaluation's reference points
         data_samples = datamodule.reference_samples(n, seed=3)  # the metrics' floor: other fresh points
         plan = sampler.plan(denoiser)
-        _say(self, f"hybrid test: {2 + 2 * len(cuts)} runs of {n} samples, {plan.summary()}")
+        say(self, f"hybrid test: {2 + 2 * len(cuts)} runs of {n} samples, {plan.summary()}")
         return run_hybrid(
             denoiser, mixture.denoiser(), sampler, cuts, metrics=toy_metrics(mixture, reference),
             data_samples=data_samples, num_samples=n, shape=tuple(datamodule.data_shape), batch_size=batch_size,
-            device=device, progress=lambda line: _say(self, line))
+            device=device, progress=lambda line: say(self, line))
 
     def _report(self, profile: ErrorProfile, band: tuple[float, float], share: float, split: HybridSplit | None,
                 directory: Path) -> None:
@@ -281,7 +277,7 @@ class TuningTrainer(Trainer):
         if split is not None:
             text += (f"\n\nHybrid test ({split.sampler}; n = {split.num_samples} per run, {split.nfe} NFE):\n\n"
                      f"{hybrid_table(split)}")
-        _say(self, text)
+        say(self, text)
         directory.mkdir(parents=True, exist_ok=True)
         image = error_profile_image(profile, band if profile.exact_loss is not None else None)
         image.save(directory / "error_profile.png")
@@ -308,7 +304,7 @@ class TuningTrainer(Trainer):
                 logger.experiment.add_image("diagnose/error_profile", image_tensor(image), 0)
             logger.save()
             logger.finalize("success")
-        _say(self, f"wrote {directory / 'error_profile.png'}, error_profile.md and error_profile.json")
+        say(self, f"wrote {directory / 'error_profile.png'}, error_profile.md and error_profile.json")
 
 
 __all__ = ["TUNING_SUBCOMMANDS", "Diagnosis", "TuningTrainer"]

@@ -71,3 +71,11 @@ def test_no_bar_without_a_progress_bar(tmp_path, monkeypatch):
                          enable_model_summary=False, default_root_dir=tmp_path)
     trainer.test(module, ToyDataModule(num_val_samples=8), verbose=False)
     assert RecordingTqdm.bars == []
+
+
+def test_say_prints_under_a_tqdm_bar_even_when_no_bar_is_showing(capsys):
+    """Outside a loop (diagnose, or before a loop's bar exists) TQDMProgressBar.print writes nothing."""
+    trainer = pl.Trainer(accelerator="cpu", logger=False, callbacks=[TQDMProgressBar()], enable_model_summary=False)
+    progress.say(trainer, "a line outside every loop")
+    assert "a line outside every loop" in capsys.readouterr().out
+
